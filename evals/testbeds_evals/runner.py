@@ -1,0 +1,209 @@
+"""`testbeds run`: run agents against a suite's MCP server and record the transcripts.
+
+Each episode gets its own MCP session (a fresh stdio server process by default) started with `--record`,
+so the server itself records every tool call and result, keyed by the handle, exactly as it would for any
+other client. The runner adds what only it knows: the run's metadata, the model's messages, and how the
+episode ended. Both write to the same SQLite file (WAL), joined by the run id and the handle.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Literal
+
+import anyio
+from mcp import StdioServerParameters
+
+from testbeds_agents import AgentOutcome, MessageEvent, ToolEvent, make_model, run_agent
+
+from .events import Message
+from .progress import progress
+from .store import Store
+from .suites import plugin
+
+Transport = Literal["stdio", "memory"]
+
+
+@dataclass(frozen=True)
+class EpisodeSpec:
+    """One episode to run: the suite's settings, the seed, and (for scripted agents) the policy."""
+
+    suite: str
+    settings: Any
+    seed: int
+    policy: str | None = None
+
+
+@dataclass
+class EpisodeResult:
+    spec: EpisodeSpec
+    episode_id: str | None
+    stop_reason: str
+    steps: int
+
+
+class TranscriptSink:
+    """Receives the agent's events; stores the messages in the server-recorded episode of the handle.
+
+    Tool calls and results are not stored here: the server records them. Messages that precede the start
+    call's result wait in a buffer until the handle, and so the episode, is known."""
+
+    def __init__(self, store: Store) -> None:
+        self.store = store
+        self.episode_id: str | None = None
+        self._buffer: list[Message] = []
+
+    def __call__(self, event: MessageEvent | ToolEvent) -> None:
+        if isinstance(event, ToolEvent):
+            handle = event.structured.get("handle") if isinstance(event.structured, dict) else None
+            if self.episode_id is None and isinstance(handle, str):
+                self.episode_id = self.store.episode_for_handle(handle)
+                for message in self._buffer:
+                    self.store.append(self.episode_id, message)
+                self._buffer.clear()
+            return
+        message = Message(role=event.role, content=event.content, source="agent",
+                          tool_calls=[c.model_dump() for c in event.tool_calls])
+        if self.episode_id is None:
+            self._buffer.append(message)
+        else:
+            self.store.append(self.episode_id, message)
+
+
+def model_label(model: str, policy: str | None) -> str:
+    return f"scripted:{policy}" if model == "scripted" else model
+
+
+def server_target(suite_module: str, db: Path, run_id: str, label: str, transport: Transport) -> Any:
+    if transport == "stdio":
+        env = {"TESTBEDS_RUN_ID": run_id, "TESTBEDS_MODEL": label}
+        return StdioServerParameters(command=sys.executable, args=["-m", suite_module, "--record", str(db)], env=env)
+    from testbeds_serving import ServeOptions
+
+    from importlib import import_module
+
+    build = import_module(f"{suite_module}.server").build
+    return build(ServeOptions(record=db, record_run_id=run_id, record_model=label))
+
+
+async def run_episode(db: Path, run_id: str, model: str, spec: EpisodeSpec, *, transport: Transport = "stdio",
+                      max_steps: int | None = None) -> EpisodeResult:
+    """Run one episode and record it; returns the episode id the server created for the handle."""
+    suite = plugin(spec.suite)
+    label = model_label(model, spec.policy)
+    if model == "scripted":
+        chat = make_model("scripted", policy=suite.scripted_policy(spec.settings.env, spec.policy, spec.seed))
+    else:
+        chat = make_model(model)
+    steps = max_steps or suite.default_max_steps(spec.settings)
+    with Store(db) as store:
+        sink = TranscriptSink(store)
+        outcome: AgentOutcome | None = None
+        try:
+            outcome = await run_agent(
+                server_target(suite.SERVER_MODULE, db, run_id, label, transport), chat,
+                brief=suite.BRIEF, start=suite.start_call(spec.settings, spec.seed), max_steps=steps,
+                task_boundary=suite.task_boundary, on_event=sink,
+            )
+        finally:
+            if sink.episode_id is not None:
+                if outcome is None:
+                    store.end_episode(sink.episode_id, "error", detail="the agent run raised")
+                else:
+                    reason = {"completed": "abandoned"}.get(outcome.stop_reason, outcome.stop_reason)
+                    # A finished sequence was already ended "completed" by the server; first end wins.
+                    store.end_episode(sink.episode_id, reason, detail=f"agent stopped: {outcome.stop_reason}")
+    return EpisodeResult(spec, sink.episode_id, outcome.stop_reason, outcome.steps)
+
+
+async def run_many(db: Path, model: str, specs: Sequence[EpisodeSpec], *, transport: Transport = "stdio",
+                   concurrency: int = 2, max_steps: int | None = None, show_progress: bool = True,
+                   config: dict[str, Any] | None = None) -> tuple[str, list[EpisodeResult]]:
+    """Run `specs` under one recorded run, `concurrency` episodes at a time; results in spec order."""
+    suites = {s.suite for s in specs}
+    if len(suites) != 1:
+        raise ValueError("one run holds one suite")
+    policies = sorted({s.policy or "" for s in specs})
+    with Store(db) as store:
+        run_id = store.create_run(suite=suites.pop(), model=model if model != "scripted" else
+                                  "scripted:" + "+".join(policies), seed=specs[0].seed if specs else None,
+                                  config={**(config or {}), "transport": transport, "episodes": len(specs)})
+    results: list[EpisodeResult | None] = [None] * len(specs)
+    limiter = anyio.CapacityLimiter(concurrency)
+    with progress(len(specs), "episodes", enabled=show_progress) as advance:
+        async def one(i: int, spec: EpisodeSpec) -> None:
+            async with limiter:
+                results[i] = await run_episode(db, run_id, model, spec, transport=transport, max_steps=max_steps)
+                advance()
+
+        async with anyio.create_task_group() as tg:
+            for i, spec in enumerate(specs):
+                tg.start_soon(one, i, spec)
+    return run_id, [r for r in results if r is not None]
+
+
+def parse_seeds(text: str) -> list[int]:
+    """'0-4' -> [0, 1, 2, 3, 4]; '1,5,9' -> [1, 5, 9]."""
+    seeds: list[int] = []
+    for part in text.split(","):
+        if "-" in part.strip()[1:]:
+            lo, hi = part.split("-", 1)
+            seeds.extend(range(int(lo), int(hi) + 1))
+        elif part.strip():
+            seeds.append(int(part))
+    return seeds
+
+
+def add_parser(subparsers: Any) -> None:
+    from testbeds_latentgym.models import ENV_NAMES
+
+    p = subparsers.add_parser("run", help="run an agent on a suite over MCP and record the transcripts",
+                              description="Run a LangGraph agent (scripted or an LLM) against a suite's MCP server; "
+                                          "the server records every tool call into DB.")
+    p.add_argument("--suite", default="latentgym", choices=["latentgym"])
+    p.add_argument("--model", default="scripted",
+                   help="scripted | anthropic:<model> | openai:<model> | ollama:<model> (default scripted)")
+    p.add_argument("--policy", default="bayes", help="for --model scripted: bayes, no_transfer or random")
+    p.add_argument("--env", nargs="+", action="extend", choices=ENV_NAMES, help="environments (default: all)")
+    p.add_argument("--seeds", default="0-2", help="seeds, e.g. '0-4' or '1,5,9' (default 0-2)")
+    p.add_argument("--n-tasks", type=int, default=10)
+    p.add_argument("--feedback", default="outcome", choices=["none", "outcome", "reveal_answer", "latent_hint"])
+    p.add_argument("--prompt", default="some_info", choices=["no_info", "some_info", "full_info"])
+    p.add_argument("--structure", default="prior", choices=["prior", "latent", "none"])
+    p.add_argument("--db", default="runs.db", help="SQLite transcript store (default runs.db)")
+    p.add_argument("--transport", default="stdio", choices=["stdio", "memory"])
+    p.add_argument("--concurrency", type=int, default=2)
+    p.add_argument("--max-steps", type=int, default=None, help="model turns per episode (default: from the suite)")
+    p.add_argument("--no-progress", action="store_true")
+    p.set_defaults(func=_run)
+
+
+def latentgym_specs(envs: Sequence[str], seeds: Sequence[int], policies: Sequence[str | None],
+                    **settings: Any) -> list[EpisodeSpec]:
+    from testbeds_latentgym.models import SequenceSettings
+
+    return [EpisodeSpec("latentgym", SequenceSettings(env=env, **settings), seed, policy)
+            for env in envs for policy in policies for seed in seeds]
+
+
+def _run(args: argparse.Namespace) -> int:
+    from testbeds_latentgym.models import ENV_NAMES
+
+    policy = args.policy if args.model == "scripted" else None
+    specs = latentgym_specs(args.env or ENV_NAMES, parse_seeds(args.seeds), [policy], n_tasks=args.n_tasks,
+                            feedback=args.feedback, prompt=args.prompt, structure=args.structure)
+    db = Path(args.db)
+    run_id, results = anyio.run(lambda: run_many(db, args.model, specs, transport=args.transport,
+                                                 concurrency=args.concurrency, max_steps=args.max_steps,
+                                                 show_progress=not args.no_progress))
+    reasons: dict[str, int] = {}
+    for r in results:
+        reasons[r.stop_reason] = reasons.get(r.stop_reason, 0) + 1
+    print(f"run {run_id}: {len(results)} episodes recorded in {db} ({', '.join(f'{k} {v}' for k, v in reasons.items())})")
+    print(f"next: testbeds score {db} && testbeds report {db}")
+    return 0

@@ -1,0 +1,163 @@
+"""Evaluator metrics of one recorded sequence: reward, exploration bits, exploitation regret.
+
+Computed from the visible record (`TaskView`s) plus the true z and true rewards; never shown to the agent.
+- Exploration: every belief update is tagged `agent` (an action's result) or `feedback` (outcome, reveal,
+  hint). I_agent = Σ_agent ΔH and I_fb = Σ_feedback ΔH (ΔH = H_before − H_after, in bits) sum exactly to
+  H(π0) − H(b_E): the updates telescope and none is skipped.
+- Exploitation: G_t = Q_ref(b, s_t, a_ref) − Q_ref(b, s_t, a_t), with Q_ref the planner's expected rest-of-task
+  reward under the agent's own exact posterior b; |G| < 1e-9 counts as 0.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any
+
+import numpy as np
+from pydantic import BaseModel
+
+from .envs.base import TIE, LatentEnv, TaskView
+from .inference import events, expected_information_gain, predictive
+from .latent import entropy_bits
+
+
+class EventMetrics(BaseModel):
+    task: int  # 1-based
+    step: int | None  # 0-based step within the task, for agent events
+    tag: str  # agent | feedback
+    kind: str  # step | outcome | reveal | hint
+    entropy_bits: float
+    type_entropy_bits: float
+    delta_bits: float  # H_before − H_after: information gained (can be negative)
+    posterior_true: float  # b(z*)
+    action: dict[str, Any] | None = None
+    eig_bits: float | None = None
+    reference_action: dict[str, Any] | None = None
+    q_reference: float | None = None
+    q_action: float | None = None
+    regret: float | None = None
+    neglect: bool | None = None
+
+
+class TaskMetrics(BaseModel):
+    task: int
+    reward: float
+    agent_bits: float
+    feedback_bits: float
+    regret: float
+    posterior_true: float  # b_k(z*) after the task
+    value_of_information: float  # V_ref(b_{k-1}): what the planner expects from the task's start belief
+
+
+class SequenceMetrics(BaseModel):
+    env: str
+    n_tasks: int
+    tasks_played: int
+    latent_family: str
+    rewards: list[float]
+    cumulative_reward: float
+    mean_reward: float
+    first_reward: float
+    last_reward: float
+    gain: float
+    prior_entropy_bits: float
+    final_entropy_bits: float
+    agent_bits: float
+    feedback_bits: float
+    type_prior_entropy_bits: float
+    type_final_entropy_bits: float
+    log2_posterior_ratio_true: float  # log2 b_E(z*) − log2 π0(z*)
+    regret: float  # Σ G
+    mean_regret: float
+    decisions: int
+    neglect_share: float
+    first_confident_task: int | None  # first k with b_k(z*) ≥ 0.9
+    value_of_information: float  # IV = Σ_k V_ref(b_{k-1})
+    invalid_actions: int = 0
+    tasks: list[TaskMetrics]
+    events: list[EventMetrics]
+
+
+def _type_entropy(env: LatentEnv, belief: np.ndarray) -> float:
+    names, index = env.family_index
+    return entropy_bits(np.bincount(index, weights=belief, minlength=len(names)))
+
+
+def evaluate(env: LatentEnv, views: Sequence[TaskView], z: int, rewards: Sequence[float],
+             invalid_actions: int = 0, n_tasks: int | None = None) -> SequenceMetrics:
+    """All metrics of a (possibly unfinished) record. `rewards` are the true rewards of finished tasks."""
+    prior = env.prior
+    h0 = entropy_bits(prior)
+    committed = {0: prior}  # b_{k-1} by task index k
+    p0_cache: dict[int, np.ndarray] = {}
+    st_cache: dict[int, np.ndarray] = {}
+    prev = prior
+    event_rows: list[EventMetrics] = []
+    by_view = {v.index: v for v in views}
+    for ev in events(env, views):
+        h_before, h_after = entropy_bits(prev), entropy_bits(ev.belief)
+        row = EventMetrics(task=ev.task + 1, step=ev.step, tag=ev.tag, kind=ev.kind, entropy_bits=h_after,
+                           type_entropy_bits=_type_entropy(env, ev.belief), delta_bits=h_before - h_after,
+                           posterior_true=float(ev.belief[z]))
+        if ev.kind == "step":
+            k = ev.task
+            view = by_view[k]
+            before = view.prefix(ev.step)
+            action = view.steps[ev.step][0]
+            b = committed[k]
+            p0 = p0_cache.setdefault(k, predictive(env, b, k))
+            ref_action, q_ref = env.best_action(p0, before)
+            q_a = env.q_value(p0, before, action)
+            regret = q_ref - q_a
+            st = st_cache.setdefault(k, predictive(env, prior, k))
+            st_action, _ = env.best_action(st, before)
+            row.action = action
+            row.eig_bits = expected_information_gain(env, b, before, action)
+            row.reference_action = ref_action
+            row.q_reference = q_ref
+            row.q_action = q_a
+            row.regret = 0.0 if abs(regret) < TIE else regret
+            row.neglect = bool(action == st_action and row.regret > 0)
+        event_rows.append(row)
+        prev = ev.belief
+        committed[ev.task + 1] = ev.belief  # the last event of task k is b_k
+    finished = [v for v in views if v.done]
+    task_rows = []
+    for view, reward in zip(finished, rewards):
+        mine = [e for e in event_rows if e.task == view.index + 1]
+        p0 = p0_cache.get(view.index)
+        if p0 is None:
+            p0 = predictive(env, committed[view.index], view.index)
+        task_rows.append(TaskMetrics(
+            task=view.index + 1, reward=float(reward),
+            agent_bits=sum(e.delta_bits for e in mine if e.tag == "agent"),
+            feedback_bits=sum(e.delta_bits for e in mine if e.tag == "feedback"),
+            regret=sum(e.regret or 0.0 for e in mine),
+            posterior_true=float(committed[view.index + 1][z]),
+            value_of_information=env.best_action(p0, TaskView(view.index, view.start))[1],
+        ))
+    final = prev
+    decisions = [e for e in event_rows if e.kind == "step"]
+    rewards = [float(r) for r in rewards]
+    confident = next((t.task for t in task_rows if t.posterior_true >= 0.9), None)
+    names, index = env.family_index
+    return SequenceMetrics(
+        env=env.name, n_tasks=n_tasks or len(views), tasks_played=len(finished),
+        latent_family=env.hypotheses[z].family,
+        rewards=rewards, cumulative_reward=sum(rewards), mean_reward=float(np.mean(rewards)) if rewards else 0.0,
+        first_reward=rewards[0] if rewards else 0.0, last_reward=rewards[-1] if rewards else 0.0,
+        gain=(rewards[-1] - rewards[0]) if rewards else 0.0,
+        prior_entropy_bits=h0, final_entropy_bits=entropy_bits(final),
+        agent_bits=sum(e.delta_bits for e in event_rows if e.tag == "agent"),
+        feedback_bits=sum(e.delta_bits for e in event_rows if e.tag == "feedback"),
+        type_prior_entropy_bits=_type_entropy(env, prior), type_final_entropy_bits=_type_entropy(env, final),
+        log2_posterior_ratio_true=float(np.log2(final[z]) - np.log2(prior[z])) if final[z] > 0 else float("-inf"),
+        regret=sum(e.regret or 0.0 for e in decisions),
+        mean_regret=float(np.mean([e.regret for e in decisions])) if decisions else 0.0,
+        decisions=len(decisions),
+        neglect_share=float(np.mean([bool(e.neglect) for e in decisions])) if decisions else 0.0,
+        first_confident_task=confident,
+        value_of_information=sum(t.value_of_information for t in task_rows),
+        invalid_actions=invalid_actions,
+        tasks=task_rows, events=event_rows,
+    )
