@@ -175,6 +175,9 @@ def add_parser(subparsers: Any) -> None:
     p.add_argument("--feedback", default="outcome", choices=["none", "outcome", "reveal_answer", "latent_hint"])
     p.add_argument("--prompt", default="some_info", choices=["no_info", "some_info", "full_info"])
     p.add_argument("--structure", default="prior", choices=["prior", "latent", "none"])
+    p.add_argument("--handoff-from", default=None, choices=["bayes", "no_transfer", "oracle", "random"],
+                   help="hand-off protocol: this reference policy plays the first --handoff-at tasks")
+    p.add_argument("--handoff-at", type=int, default=0, help="tasks the --handoff-from policy plays first")
     p.add_argument("--db", default="runs.db", help="SQLite transcript store (default runs.db)")
     p.add_argument("--transport", default="stdio", choices=["stdio", "memory"])
     p.add_argument("--concurrency", type=int, default=2)
@@ -196,7 +199,8 @@ def _run(args: argparse.Namespace) -> int:
 
     policy = args.policy if args.model == "scripted" else None
     specs = latentgym_specs(args.env or ENV_NAMES, parse_seeds(args.seeds), [policy], n_tasks=args.n_tasks,
-                            feedback=args.feedback, prompt=args.prompt, structure=args.structure)
+                            feedback=args.feedback, prompt=args.prompt, structure=args.structure,
+                            handoff_from=args.handoff_from, handoff_at=args.handoff_at)
     db = Path(args.db)
     run_id, results = anyio.run(lambda: run_many(db, args.model, specs, transport=args.transport,
                                                  concurrency=args.concurrency, max_steps=args.max_steps,

@@ -62,7 +62,7 @@ def task_log_likelihood(env: LatentEnv, view: TaskView) -> np.ndarray:
 
 def hint_log_likelihood(env: LatentEnv, view: TaskView) -> np.ndarray:
     if view.hint is None:
-        return np.zeros(len(env.hypotheses))
+        return np.zeros(len(env.prior))
     return safe_log(env.hint_model.likelihood(view.hint))
 
 

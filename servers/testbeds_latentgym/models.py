@@ -4,12 +4,13 @@ from __future__ import annotations
 
 from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 EnvName = Literal["number_guess", "bandit", "mastermind", "recommender", "secretary"]
 Feedback = Literal["none", "outcome", "reveal_answer", "latent_hint"]
 PromptLevel = Literal["no_info", "some_info", "full_info"]
 Structure = Literal["prior", "latent", "none"]
+HandoffPolicy = Literal["bayes", "no_transfer", "oracle", "random"]
 ENV_NAMES: tuple[str, ...] = ("number_guess", "bandit", "mastermind", "recommender", "secretary")
 
 
@@ -27,6 +28,17 @@ class SequenceSettings(BaseModel):
     prompt: PromptLevel = Field("some_info", description="How much the brief says about cross-task structure.")
     structure: Structure = Field("prior", description="prior: z drawn from the prior; latent: a structured z; "
                                  "none: the no-structure control.")
+    handoff_from: HandoffPolicy | None = Field(None, description="Hand-off protocol: a reference policy plays "
+                                               "the first handoff_at tasks, then you continue.")
+    handoff_at: int = Field(0, ge=0, description="How many tasks handoff_from plays before you take over.")
+
+    @model_validator(mode="after")
+    def _handoff_fits(self) -> SequenceSettings:
+        if (self.handoff_from is None) != (self.handoff_at == 0):
+            raise ValueError("handoff_from and handoff_at go together: name a policy and a number of tasks >= 1")
+        if self.handoff_at >= self.n_tasks:
+            raise ValueError(f"handoff_at must leave at least one task to play (n_tasks is {self.n_tasks})")
+        return self
 
 
 class EnvironmentInfo(BaseModel):

@@ -19,8 +19,19 @@ def play(seq: Sequence, policy: Policy, *, max_actions: int | None = None) -> Se
     return seq
 
 
-def run_reference(settings: SequenceSettings, seed: int, policy: str) -> Sequence:
+def new_sequence(settings: SequenceSettings, seed: int) -> Sequence:
+    """A sequence ready for its player: under the hand-off protocol, the reference policy named by
+    `handoff_from` has already played the first `handoff_at` tasks (the player sees them in its history)."""
     seq = Sequence(settings, seed)
+    if settings.handoff_from is not None:
+        prefix = make_policy(settings.handoff_from, seq.env, seed=seed, z=seq.z)
+        while len(seq.true_rewards) < settings.handoff_at:
+            seq.act(prefix.act(seq.views))
+    return seq
+
+
+def run_reference(settings: SequenceSettings, seed: int, policy: str) -> Sequence:
+    seq = new_sequence(settings, seed)
     return play(seq, make_policy(policy, seq.env, seed=seed, z=seq.z))
 
 
@@ -28,9 +39,9 @@ def fork(settings: SequenceSettings, seed: int, recorded: Seq[tuple[dict[str, An
          at_task: int, policy: str) -> Sequence:
     """Replay the recorded (action, act-result) pairs of tasks 1..at_task byte for byte, then let a
     reference policy continue from the agent-visible history. T(X→Y) = Σ_{k>K} r_k of the result."""
-    if not 0 <= at_task <= settings.n_tasks:
-        raise ValueError(f"at_task must be in 0..{settings.n_tasks}, got {at_task}")
-    seq = Sequence(settings, seed)
+    if not settings.handoff_at <= at_task <= settings.n_tasks:
+        raise ValueError(f"at_task must be in {settings.handoff_at}..{settings.n_tasks}, got {at_task}")
+    seq = new_sequence(settings, seed)
     for action, expected in recorded:
         if expected["task"] > at_task:
             break

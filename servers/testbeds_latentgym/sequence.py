@@ -222,11 +222,14 @@ class VisibleRecord:
 
     Reference policies running inside an agent use it: they see exactly what any other agent sees."""
 
-    def __init__(self, env: LatentEnv, observation: dict[str, Any]) -> None:
-        """Start from an observation taken before any action (the brief's, or `observe`'s)."""
+    def __init__(self, env: LatentEnv, observation: dict[str, Any], history: list[dict[str, Any]] = ()) -> None:
+        """Start from the finished tasks (`task_history`) and an observation of the current task taken before
+        any action in it (the brief's, or `observe`'s)."""
         self.env = env
         obs = observation
-        self.views = [TaskView(obs["task"] - 1, obs["opening"])] if not obs["sequence_done"] else []
+        self.views = [view_from_public(t, hint_from_public(env, t["feedback"].get("hint"))) for t in history]
+        if not obs["sequence_done"]:
+            self.views.append(TaskView(obs["task"] - 1, obs["opening"]))
         self.done = bool(obs["sequence_done"])
 
     def apply(self, result: dict[str, Any]) -> None:

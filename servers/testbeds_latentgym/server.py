@@ -10,7 +10,7 @@ import secrets
 from typing import Annotated, Any
 
 from mcp.types import ToolAnnotations
-from pydantic import BaseModel, Field
+from pydantic import BaseModel, Field, ValidationError
 
 from testbeds_serving import Registry, ServeOptions, SuiteServer, UserError
 
@@ -25,6 +25,7 @@ from .models import (
     EnvironmentList,
     EnvName,
     Feedback,
+    HandoffPolicy,
     History,
     Observation,
     PromptLevel,
@@ -32,6 +33,7 @@ from .models import (
     Structure,
 )
 from .play import fork as fork_sequence
+from .play import new_sequence
 from .play import handoff_return
 from .policies import POLICIES
 from .sequence import Sequence
@@ -88,15 +90,21 @@ def build(options: ServeOptions | None = None) -> SuiteServer:
         feedback: Annotated[Feedback, Field(description="What is shown after each task.")] = "outcome",
         prompt: Annotated[PromptLevel, Field(description="How much the brief says about structure.")] = "some_info",
         structure: Annotated[Structure, Field(description="prior, latent (structured) or none (control).")] = "prior",
+        handoff_from: Annotated[HandoffPolicy | None, Field(
+            description="Hand-off protocol: this reference policy plays the first handoff_at tasks.")] = None,
+        handoff_at: Annotated[int, Field(ge=0, description="Tasks the handoff_from policy plays first.")] = 0,
     ) -> Brief:
         """Start a sequence of related tasks and get its brief, first observation and handle.
 
         The brief states the rules, the legal actions and what feedback follows each task. Pass the handle to
         observe, act and task_history."""
-        settings = SequenceSettings(env=env, n_tasks=n_tasks, seed=seed, feedback=feedback, prompt=prompt,
-                                    structure=structure)
+        try:
+            settings = SequenceSettings(env=env, n_tasks=n_tasks, seed=seed, feedback=feedback, prompt=prompt,
+                                        structure=structure, handoff_from=handoff_from, handoff_at=handoff_at)
+        except ValidationError as exc:
+            raise UserError("; ".join(e["msg"] for e in exc.errors())) from None
         actual_seed = seed if seed is not None else secrets.randbits(63)
-        seq = Sequence(settings, actual_seed)
+        seq = new_sequence(settings, actual_seed)
         info = {**settings.model_dump(), "seed": actual_seed,
                 "contaminated": seed is not None and (env, seed) in latent_read}
         handle = sequences.create(seq, evaluator_info=info)

@@ -61,7 +61,7 @@ async def test_the_recording_holds_messages_tool_calls_and_the_hidden_seed(tmp_p
     assert episode["settings"]["seed"] == 5 and episode["settings"]["env"] == "secretary"
     kinds = {e.type for e in events}
     assert {"message", "tool_call", "tool_result", "episode_end"} <= kinds
-    assert [e.name for e in events if e.type == "tool_call"][:2] == ["start_sequence", "observe"]
+    assert [e.name for e in events if e.type == "tool_call"][:3] == ["start_sequence", "task_history", "observe"]
     assert run["model"] == "scripted:no_transfer"
     roles = [e.role for e in events if e.type == "message"]
     assert roles[0] == "user" and "assistant" in roles
@@ -130,3 +130,18 @@ def test_an_agent_that_stops_early_is_recorded_as_abandoned(tmp_path: Path) -> N
     episode_id = anyio.run(go)
     with Store(db) as store:
         assert store.episode(episode_id)["termination"] == "abandoned"
+
+
+async def test_under_the_hand_off_protocol_the_agent_continues_after_the_reference(tmp_path: Path) -> None:
+    """bayes plays tasks 1-2, the scripted no_transfer agent the rest; the scorer credits T(C→agent)."""
+    db = tmp_path / "runs.db"
+    run_id = await record(db, "no_transfer", "bandit", seeds=(4,), n_tasks=5, structure="latent",
+                          handoff_from="bayes", handoff_at=2)
+    score_db(db, run_id=run_id, show_progress=False)
+    with Store(db) as store:
+        (row,) = store.latest_scores(run_id=run_id)
+    settings = SequenceSettings(env="bandit", n_tasks=5, structure="latent", handoff_from="bayes", handoff_at=2)
+    expected = run_reference(settings, 4, "no_transfer")
+    assert row["metrics"]["rewards"] == expected.true_rewards
+    assert row["metrics"]["handoff_return"] == pytest.approx(sum(expected.true_rewards[2:]))
+    assert row["metrics"]["reference_no_transfer_handoff_return"] == pytest.approx(sum(expected.true_rewards[2:]))

@@ -18,9 +18,8 @@ from testbeds_agents import call_tools, tool_call
 from testbeds_latentgym.envs import get_env
 from testbeds_latentgym.metrics import evaluate
 from testbeds_latentgym.models import SequenceSettings
-from testbeds_latentgym.play import fork, handoff_return, run_reference
+from testbeds_latentgym.play import fork, handoff_return, new_sequence, run_reference
 from testbeds_latentgym.policies import make_policy
-from testbeds_latentgym.sequence import Sequence as LatentSequence
 from testbeds_latentgym.sequence import VisibleRecord
 
 SUITE = "latentgym"
@@ -28,7 +27,7 @@ SCORER = "latentgym"
 SERVER_MODULE = "testbeds_latentgym"
 AGENT_POLICIES = ("bayes", "no_transfer", "random")  # oracle needs z: a reference for scoring only
 HANDOFF_AT = (2, 4, 6, 8)
-SETTING_KEYS = ("env", "n_tasks", "feedback", "prompt", "structure")
+SETTING_KEYS = ("env", "n_tasks", "feedback", "prompt", "structure", "handoff_from", "handoff_at")
 
 BRIEF = ("You are playing a latentgym sequence: several related tasks in a row. Use `observe` to see the "
          "current task and `act` to take one action at a time; `task_history` shows finished tasks. Keep going "
@@ -55,7 +54,8 @@ def task_boundary(message: ToolMessage) -> str | None:
 
 
 def scripted_policy(env_name: str, policy_name: str, seed: int) -> Callable[[Sequence[BaseMessage]], AIMessage]:
-    """A reference policy as a chat-model policy: it observes once, then acts from what it was shown.
+    """A reference policy as a chat-model policy: it reads the task history and observes once, then acts from
+    what it was shown (the history matters under the hand-off protocol, where earlier tasks were played for it).
 
     It rebuilds the visible record from the tool results it receives (never from server state), so it sees
     exactly what an LLM agent would. Tool results are consumed once each, by call id, because the graph trims
@@ -65,20 +65,25 @@ def scripted_policy(env_name: str, policy_name: str, seed: int) -> Callable[[Seq
     env = get_env(env_name)
     policy = make_policy(policy_name, env, seed=seed)
     record: VisibleRecord | None = None
+    history: list[dict[str, Any]] | None = None
     consumed: set[str] = set()
 
     def decide(messages: Sequence[BaseMessage]) -> AIMessage:
-        nonlocal record
+        nonlocal record, history
         for message in messages:
             if not isinstance(message, ToolMessage) or message.tool_call_id in consumed:
                 continue
             consumed.add(message.tool_call_id)
             if message.status == "error" or not isinstance(message.artifact, dict):
                 continue
-            if message.name == "observe" and record is None:
-                record = VisibleRecord(env, message.artifact)
+            if message.name == "task_history" and history is None:
+                history = message.artifact["tasks"]
+            elif message.name == "observe" and record is None and history is not None:
+                record = VisibleRecord(env, message.artifact, history)
             elif message.name == "act" and record is not None:
                 record.apply(message.artifact)
+        if history is None:
+            return call_tools(tool_call("task_history"))
         if record is None:
             return call_tools(tool_call("observe"))
         if record.done:
@@ -110,7 +115,7 @@ def score_episode(episode: dict[str, Any], events: Sequence[Any]) -> dict[str, A
     """Metrics of one recorded latentgym episode, recomputed from the recording."""
     settings, seed = settings_of(episode)
     pairs = recorded_actions(events)
-    seq = LatentSequence(settings, seed)
+    seq = new_sequence(settings, seed)
     for action, result in pairs:
         seq.replay_action(action, result)
     invalid = sum(1 for e in events if e.type == "tool_result" and e.name == "act" and e.is_error)
@@ -123,7 +128,13 @@ def score_episode(episode: dict[str, Any], events: Sequence[Any]) -> dict[str, A
     refs = {p: run_reference(settings, seed, p) for p in ("bayes", "no_transfer", "oracle")}
     for name, ref in refs.items():
         scores[f"reference_{name}"] = sum(ref.true_rewards)
-    if seq.done:
+    if settings.handoff_from is not None:
+        # T(C→agent) against T(C→reference): the exploitation half of the hand-off protocol.
+        k = settings.handoff_at
+        scores["handoff_return"] = handoff_return(seq, k)
+        for name, ref in refs.items():
+            scores[f"reference_{name}_handoff_return"] = handoff_return(ref, k)
+    elif seq.done:
         for k in HANDOFF_AT:
             if k < settings.n_tasks:
                 scores[f"handoff_agent_to_bayes_{k}"] = handoff_return(fork(settings, seed, pairs, k, "bayes"), k)
