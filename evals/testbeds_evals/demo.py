@@ -14,14 +14,20 @@ from typing import Any
 
 import anyio
 from rich.console import Console
+from rich.table import Table
 
-from .report import print_summary, summarize, write_summary
+from .report import Summary, summarize, write_summary
 from .runner import latentgym_specs, run_many
 from .scoring import score_db
 from .store import Store
 
 DEMO_POLICIES = ("bayes", "no_transfer", "random")
-LATENTGYM_METRICS = ["cumulative_reward", "agent_bits", "feedback_bits", "regret", "reference_oracle"]
+LATENTGYM_METRICS = ["cumulative_reward", "gain", "agent_bits", "feedback_bits", "regret", "reference_oracle"]
+COLUMNS = {"cumulative_reward": "reward", "gain": "gain", "agent_bits": "own bits",
+           "feedback_bits": "fb bits", "regret": "regret", "reference_oracle": "oracle"}
+LEGEND = ("reward: cumulative over the tasks; gain: last task − first; own bits: information about the latent "
+          "from the agent's own actions; fb bits: from feedback; regret: Σ exploitation regret against the "
+          "planner under the agent's own posterior; oracle: the oracle's reward on the same seeds.")
 
 
 def latentgym_demo(db: Path, out: Path, *, seeds: int, n_tasks: int, concurrency: int, show_progress: bool,
@@ -45,15 +51,32 @@ def latentgym_demo(db: Path, out: Path, *, seeds: int, n_tasks: int, concurrency
             raise RuntimeError(f"scoring failed: {failures[0]}")
     with Store(db) as store:
         rows = [r for run_id in run_ids for r in store.latest_scores(run_id=run_id, scorer="latentgym")]
-    summary = summarize(rows, LATENTGYM_METRICS, ["env", "model"],
-                        title=f"latentgym: scripted policies, structured sequences, {seeds} seeds × {n_tasks} tasks")
-    print_summary(summary, console)
+    summary = summarize(rows, LATENTGYM_METRICS, ["env", "policy"],
+                        title=f"latentgym: scripted agents over stdio, structured sequences, {seeds} seeds × "
+                              f"{n_tasks} tasks (mean ± SE)")
+    console.print(compact_table(summary))
+    console.print(LEGEND, style="dim", highlight=False)
     write_summary(summary, out / "latentgym")
     means: dict[str, dict[str, float]] = {}
     for group in summary.groups:
-        env, model = group.key["env"], group.key["model"]
-        means.setdefault(env, {})[model.split(":", 1)[1]] = group.metrics["cumulative_reward"].mean or 0.0
+        means.setdefault(group.key["env"], {})[group.key["policy"]] = group.metrics["cumulative_reward"].mean or 0.0
     return means
+
+
+def compact_table(summary: Summary) -> Table:
+    """One line per (env, policy): the report's full table is in report.md."""
+    table = Table(title=summary.title, title_justify="left")
+    for key in summary.group_by:
+        table.add_column(key)
+    for metric in summary.metrics:
+        table.add_column(COLUMNS.get(metric, metric), justify="right")
+    for group in summary.groups:
+        cells = [str(group.key[k]) for k in summary.group_by]
+        for metric in summary.metrics:
+            m = group.metrics[metric]
+            cells.append("—" if m.mean is None else f"{m.mean:.2f}" + ("" if m.se is None else f" ± {m.se:.2f}"))
+        table.add_row(*cells)
+    return table
 
 
 def ordering_lines(means: dict[str, dict[str, float]]) -> tuple[list[str], bool]:

@@ -115,6 +115,7 @@ async def run_episode(db: Path, run_id: str, model: str, spec: EpisodeSpec, *, t
                 if outcome is None:
                     store.end_episode(sink.episode_id, "error", detail="the agent run raised")
                 else:
+                    store.update_settings(sink.episode_id, {"agent": label, "policy": spec.policy})
                     reason = {"completed": "abandoned"}.get(outcome.stop_reason, outcome.stop_reason)
                     # A finished sequence was already ended "completed" by the server; first end wins.
                     store.end_episode(sink.episode_id, reason, detail=f"agent stopped: {outcome.stop_reason}")
