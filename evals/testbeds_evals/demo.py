@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import argparse
 import time
+from functools import partial
 from pathlib import Path
 from typing import Any
 
@@ -39,8 +40,8 @@ def latentgym_demo(db: Path, out: Path, *, seeds: int, n_tasks: int, concurrency
     for policy in DEMO_POLICIES:
         specs = latentgym_specs(ENV_NAMES, list(range(seeds)), [policy], n_tasks=n_tasks, structure="latent")
         console.print(f"latentgym: scripted {policy} agent, {len(specs)} episodes over stdio")
-        run_id, results = anyio.run(lambda: run_many(db, "scripted", specs, concurrency=concurrency,
-                                                     show_progress=show_progress, config={"demo": True}))
+        run_id, results = anyio.run(partial(run_many, db, "scripted", specs, concurrency=concurrency,
+                                            show_progress=show_progress, config={"demo": True}))
         run_ids.append(run_id)
         stuck = [r for r in results if r.stop_reason != "completed"]
         if stuck:

@@ -9,10 +9,10 @@ episode ended. Both write to the same SQLite file (WAL), joined by the run id an
 from __future__ import annotations
 
 import argparse
-import os
 import sys
 from collections.abc import Sequence
 from dataclasses import dataclass
+from functools import partial
 from pathlib import Path
 from typing import Any, Literal
 
@@ -203,9 +203,9 @@ def _run(args: argparse.Namespace) -> int:
                             feedback=args.feedback, prompt=args.prompt, structure=args.structure,
                             handoff_from=args.handoff_from, handoff_at=args.handoff_at)
     db = Path(args.db)
-    run_id, results = anyio.run(lambda: run_many(db, args.model, specs, transport=args.transport,
-                                                 concurrency=args.concurrency, max_steps=args.max_steps,
-                                                 show_progress=not args.no_progress))
+    run_id, results = anyio.run(partial(run_many, db, args.model, specs, transport=args.transport,
+                                        concurrency=args.concurrency, max_steps=args.max_steps,
+                                        show_progress=not args.no_progress))
     reasons: dict[str, int] = {}
     for r in results:
         reasons[r.stop_reason] = reasons.get(r.stop_reason, 0) + 1

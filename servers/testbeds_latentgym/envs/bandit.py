@@ -14,8 +14,6 @@ backward DP over (d, pulls): 31,471 states, solved in numpy layer by layer and c
 
 from __future__ import annotations
 
-import threading
-from collections import OrderedDict
 from functools import cache, cached_property
 from typing import Any
 
@@ -23,6 +21,7 @@ import numpy as np
 
 from ..latent import Hypothesis, SparseLaw
 from .base import Action, InvalidAction, LatentEnv, Result, TaskView, pick_best
+from .plans import PlanCache
 
 ARMS = ("red", "green", "blue", "yellow", "purple")
 N_ARMS = len(ARMS)
@@ -133,8 +132,7 @@ class Bandit(LatentEnv):
     n_theta = N_ARMS
 
     def __init__(self) -> None:
-        self._tables: OrderedDict[bytes, list[np.ndarray]] = OrderedDict()
-        self._lock = threading.Lock()
+        self._tables: PlanCache[list[np.ndarray]] = PlanCache(CACHE_SIZE)
 
     # -- latent space ---------------------------------------------------------------------------------
     def build_hypotheses(self) -> list[Hypothesis]:
@@ -256,19 +254,7 @@ class Bandit(LatentEnv):
 
     def value_table(self, p0: np.ndarray) -> list[np.ndarray]:
         """The DP's values for task-start prior p0, from a small LRU keyed by p0's bytes."""
-        p0 = np.ascontiguousarray(p0, dtype=np.float64)
-        key = p0.tobytes()
-        with self._lock:
-            table = self._tables.get(key)
-            if table is not None:
-                self._tables.move_to_end(key)
-                return table
-        table = solve(p0 / p0.sum())
-        with self._lock:
-            self._tables[key] = table
-            while len(self._tables) > CACHE_SIZE:
-                self._tables.popitem(last=False)
-        return table
+        return self._tables.get(p0, lambda p: solve(p / p.sum()))
 
     def _scored(self, p0: np.ndarray, view: TaskView, actions: list[Action]) -> list[tuple[Action, float]]:
         """Q of each action: commit from the in-task posterior, pull from it and the DP's next-layer values."""

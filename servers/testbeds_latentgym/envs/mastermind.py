@@ -29,8 +29,6 @@ same memoised number `q_value` returns for that action.
 
 from __future__ import annotations
 
-import threading
-from collections import OrderedDict
 from functools import cached_property
 from itertools import combinations, permutations
 from typing import Any
@@ -39,6 +37,7 @@ import numpy as np
 
 from ..latent import Hypothesis, SparseLaw
 from .base import TIE, Action, InvalidAction, LatentEnv, Result, TaskView
+from .plans import PlanCache
 
 COLOURS = ("red", "blue", "green", "yellow", "orange", "purple")
 LENGTH = 4
@@ -182,8 +181,7 @@ class Mastermind(LatentEnv):
     n_theta = N_CODES
 
     def __init__(self) -> None:
-        self._trees: OrderedDict[bytes, _Tree] = OrderedDict()
-        self._trees_lock = threading.Lock()  # the env is a shared singleton; servers may evaluate in threads
+        self._trees: PlanCache[_Tree] = PlanCache(TREE_CACHE)
 
     # -- latent space -------------------------------------------------------------------------------
     def build_hypotheses(self) -> list[Hypothesis]:
@@ -330,16 +328,7 @@ class Mastermind(LatentEnv):
         return int(top[np.flatnonzero(p_correct >= p_correct.max() - TIE)[0]])
 
     def _tree(self, p0: np.ndarray) -> _Tree:
-        key = p0.tobytes()
-        with self._trees_lock:
-            tree = self._trees.get(key)
-            if tree is None:
-                tree = self._trees[key] = _Tree(self, p0.copy())
-                while len(self._trees) > TREE_CACHE:
-                    self._trees.popitem(last=False)
-            else:
-                self._trees.move_to_end(key)
-            return tree
+        return self._trees.get(p0, lambda p: _Tree(self, p.copy()))
 
     def q_value(self, p0: np.ndarray, view: TaskView, action: Action) -> float:
         return self._tree(p0).q_value(self.candidates(p0, view), len(view.steps), self._guess_index(action))

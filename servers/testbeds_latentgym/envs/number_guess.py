@@ -19,8 +19,6 @@ nearest support point beside it, so restricting to the support is exact. One tab
 
 from __future__ import annotations
 
-import threading
-from collections import OrderedDict
 from dataclasses import dataclass
 from functools import cache, cached_property
 from itertools import combinations
@@ -30,6 +28,7 @@ import numpy as np
 
 from ..latent import NONE, P_NONE, HintModel, Hypothesis, SparseLaw
 from .base import Action, InvalidAction, LatentEnv, Result, TaskView, pick_best
+from .plans import PlanCache
 
 LOW, HIGH = 1, 100
 N = HIGH - LOW + 1
@@ -229,8 +228,7 @@ class NumberGuess(LatentEnv):
     n_theta = N
 
     def __init__(self) -> None:
-        self._plans: OrderedDict[bytes, _Plan] = OrderedDict()
-        self._lock = threading.Lock()
+        self._plans: PlanCache[_Plan] = PlanCache(CACHE_SIZE)
 
     # -- latent space ---------------------------------------------------------------------------------
     # 166,845 hypotheses are too many for per-object Python work on the hot paths, so the prior, the hint
@@ -406,19 +404,7 @@ class NumberGuess(LatentEnv):
     # -- planner -------------------------------------------------------------------------------------------
     def plan(self, p0: np.ndarray) -> _Plan:
         """The DP tables for task-start prior p0, from a small LRU keyed by p0's bytes."""
-        p0 = np.ascontiguousarray(p0, dtype=np.float64)
-        key = p0.tobytes()
-        with self._lock:
-            plan = self._plans.get(key)
-            if plan is not None:
-                self._plans.move_to_end(key)
-                return plan
-        plan = _Plan(p0)
-        with self._lock:
-            self._plans[key] = plan
-            while len(self._plans) > CACHE_SIZE:
-                self._plans.popitem(last=False)
-        return plan
+        return self._plans.get(p0, _Plan)
 
     def _scored(self, p0: np.ndarray, view: TaskView, actions: list[Action]) -> list[tuple[Action, float]]:
         d = T - len(view.steps)

@@ -15,8 +15,6 @@ Hints are trait facts ("budget=low", ...) rather than families, and `reveal_answ
 
 from __future__ import annotations
 
-import threading
-from collections import OrderedDict
 from dataclasses import dataclass
 from functools import cache, cached_property, lru_cache
 from itertools import product
@@ -26,6 +24,7 @@ import numpy as np
 
 from ..latent import HintModel, Hypothesis, SparseLaw
 from .base import Action, InvalidAction, LatentEnv, Result, TaskView, pick_best
+from .plans import PlanCache
 
 TRAITS = ("budget", "style", "priority")
 ATTRIBUTES = ("price", "style", "feature")  # the item attribute each trait is matched against
@@ -174,8 +173,7 @@ class Recommender(LatentEnv):
     n_theta = N_PERSONAS
 
     def __init__(self) -> None:
-        self._plans: OrderedDict[tuple[bytes, Catalogue], Plan] = OrderedDict()
-        self._plans_lock = threading.Lock()  # one env instance serves every sequence of the process
+        self._plans: PlanCache[Plan] = PlanCache(PLAN_CACHE_SIZE)
 
     def build_hypotheses(self) -> list[Hypothesis]:
         personas = [Hypothesis("-".join(persona_label(t).values()), "persona", "",
@@ -325,18 +323,7 @@ class Recommender(LatentEnv):
     # -- planner -------------------------------------------------------------------------------------------
     def plan(self, p0: np.ndarray, catalogue: Catalogue) -> Plan:
         """The expectimax tables for (p0, catalogue), from a small LRU: the metrics ask at every step."""
-        key = (np.ascontiguousarray(p0, dtype=np.float64).tobytes(), catalogue)
-        with self._plans_lock:
-            plan = self._plans.get(key)
-            if plan is not None:
-                self._plans.move_to_end(key)
-                return plan
-        plan = solve(np.asarray(p0, dtype=np.float64), catalogue)
-        with self._plans_lock:
-            self._plans[key] = plan
-            if len(self._plans) > PLAN_CACHE_SIZE:
-                self._plans.popitem(last=False)
-        return plan
+        return self._plans.get(p0, lambda p: solve(p, catalogue), catalogue)
 
     def q_value(self, p0: np.ndarray, view: TaskView, action: Action) -> float:
         plan = self.plan(p0, self.catalogue(view))
