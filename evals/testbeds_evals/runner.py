@@ -196,8 +196,18 @@ def latentgym_specs(envs: Sequence[str], seeds: Sequence[int], policies: Sequenc
 
 
 def _run(args: argparse.Namespace) -> int:
+    from testbeds_agents import MissingExtraError, ModelSpecError
     from testbeds_latentgym.models import ENV_NAMES
 
+    from .cli import CLIError
+
+    if args.model != "scripted":
+        try:  # fail before any run is recorded or server started: a bad spec, a missing extra or API key
+            make_model(args.model)
+        except (ModelSpecError, MissingExtraError) as exc:
+            raise CLIError(str(exc)) from None
+    elif args.policy not in ("bayes", "no_transfer", "random"):
+        raise CLIError(f"--policy must be bayes, no_transfer or random for --model scripted, not {args.policy!r}")
     policy = args.policy if args.model == "scripted" else None
     specs = latentgym_specs(args.env or ENV_NAMES, parse_seeds(args.seeds), [policy], n_tasks=args.n_tasks,
                             feedback=args.feedback, prompt=args.prompt, structure=args.structure,

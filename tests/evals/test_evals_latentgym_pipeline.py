@@ -145,3 +145,40 @@ async def test_under_the_hand_off_protocol_the_agent_continues_after_the_referen
     assert row["metrics"]["rewards"] == expected.true_rewards
     assert row["metrics"]["handoff_return"] == pytest.approx(sum(expected.true_rewards[2:]))
     assert row["metrics"]["reference_no_transfer_handoff_return"] == pytest.approx(sum(expected.true_rewards[2:]))
+
+
+def test_an_llm_like_agent_recovers_from_invalid_actions_and_they_are_counted(tmp_path: Path) -> None:
+    """A fake LLM sends an illegal action and a malformed one, then plays: the errors reach it as tool
+    messages, the episode finishes, and the scorer counts the invalid actions."""
+    from langchain_core.messages import AIMessage
+
+    from testbeds_agents import ReplayChatModel, call_tools, run_agent, tool_call
+    from testbeds_evals.runner import TranscriptSink
+    from testbeds_latentgym.server import build
+    from testbeds_serving import ServeOptions
+
+    db = tmp_path / "runs.db"
+    script = [call_tools(tool_call("act", {"action": {"type": "hire"}})),
+              call_tools(tool_call("act", {"action": "accept please"})),
+              call_tools(tool_call("act", {"action": {"type": "accept"}})),
+              AIMessage("Done: I accepted the first candidate.")]
+
+    async def go():
+        with Store(db) as store:
+            run_id = store.create_run(suite="latentgym", model="replay")
+            server = build(ServeOptions(record=db, record_run_id=run_id, record_model="replay"))
+            sink = TranscriptSink(store)
+            outcome = await run_agent(server, ReplayChatModel(responses=script), brief="play",
+                                      start=("start_sequence", {"env": "secretary", "seed": 1, "n_tasks": 1}),
+                                      on_event=sink)
+            return outcome, sink.episode_id, run_id
+
+    outcome, episode_id, run_id = anyio.run(go)
+    errors = [m for m in outcome.messages if getattr(m, "status", None) == "error"]
+    assert len(errors) == 2 and '"accept"' in errors[0].content
+    assert outcome.stop_reason == "completed"
+    score_db(db, run_id=run_id, show_progress=False)
+    with Store(db) as store:
+        (row,) = store.latest_scores(run_id=run_id)
+        assert store.episode(episode_id)["termination"] == "completed"
+    assert row["metrics"]["invalid_actions"] == 2 and row["metrics"]["tasks_played"] == 1
