@@ -68,15 +68,15 @@ def notes_message(memory: Sequence[str]) -> HumanMessage:
 
 
 def pinned_messages(messages: Sequence[BaseMessage]) -> list[BaseMessage]:
-    """The messages kept across tasks: the leading system prompt(s) and the original user brief."""
+    """The messages kept across tasks: everything before the model's first turn (system prompts, the user
+    brief, and what the harness's start call returned: the rules and the context of the whole episode),
+    except earlier notes, which the new notes message replaces."""
     kept: list[BaseMessage] = []
     for message in messages:
-        if isinstance(message, SystemMessage):
+        if not isinstance(message, SystemMessage | HumanMessage):
+            break
+        if not (message.id or "").startswith("notes-"):
             kept.append(message)
-            continue
-        if isinstance(message, HumanMessage):
-            kept.append(message)
-        break
     return kept
 
 

@@ -9,6 +9,7 @@ episode ended. Both write to the same SQLite file (WAL), joined by the run id an
 from __future__ import annotations
 
 import argparse
+import logging
 import sys
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -18,7 +19,7 @@ from typing import Any, Literal
 
 import anyio
 from mcp import StdioServerParameters
-
+from pydantic import ValidationError
 from testbeds_agents import AgentOutcome, MessageEvent, ToolEvent, make_model, run_agent
 
 from .events import Message
@@ -27,6 +28,7 @@ from .store import Store
 from .suites import plugin
 
 Transport = Literal["stdio", "memory"]
+log = logging.getLogger("testbeds.runner")
 
 
 @dataclass(frozen=True)
@@ -45,6 +47,7 @@ class EpisodeResult:
     episode_id: str | None
     stop_reason: str
     steps: int
+    error: str | None = None
 
 
 class TranscriptSink:
@@ -83,16 +86,16 @@ def server_target(suite_module: str, db: Path, run_id: str, label: str, transpor
     if transport == "stdio":
         env = {"TESTBEDS_RUN_ID": run_id, "TESTBEDS_MODEL": label}
         return StdioServerParameters(command=sys.executable, args=["-m", suite_module, "--record", str(db)], env=env)
-    from testbeds_serving import ServeOptions
-
     from importlib import import_module
+
+    from testbeds_serving import ServeOptions
 
     build = import_module(f"{suite_module}.server").build
     return build(ServeOptions(record=db, record_run_id=run_id, record_model=label))
 
 
 async def run_episode(db: Path, run_id: str, model: str, spec: EpisodeSpec, *, transport: Transport = "stdio",
-                      max_steps: int | None = None) -> EpisodeResult:
+                      max_steps: int | None = None, max_errors: int | None = None) -> EpisodeResult:
     """Run one episode and record it; returns the episode id the server created for the handle."""
     suite = plugin(spec.suite)
     label = model_label(model, spec.policy)
@@ -104,27 +107,35 @@ async def run_episode(db: Path, run_id: str, model: str, spec: EpisodeSpec, *, t
     with Store(db) as store:
         sink = TranscriptSink(store)
         outcome: AgentOutcome | None = None
+        failure: str | None = None
         try:
             outcome = await run_agent(
                 server_target(suite.SERVER_MODULE, db, run_id, label, transport), chat,
                 brief=suite.BRIEF, start=suite.start_call(spec.settings, spec.seed), max_steps=steps,
                 task_boundary=suite.task_boundary, on_event=sink,
+                max_consecutive_errors=max_errors or suite.MAX_CONSECUTIVE_ERRORS,
             )
+        except Exception as exc:  # one failing episode (a provider error, a dead server) must not end the run
+            log.warning("episode %s seed %s failed: %s", spec.settings, spec.seed, exc, exc_info=True)
+            failure = f"{type(exc).__name__}: {exc}"
         finally:
             if sink.episode_id is not None:
                 if outcome is None:
-                    store.end_episode(sink.episode_id, "error", detail="the agent run raised")
+                    store.end_episode(sink.episode_id, "error", detail=failure or "the agent run raised")
                 else:
                     store.update_settings(sink.episode_id, {"agent": label, "policy": spec.policy})
                     reason = {"completed": "abandoned"}.get(outcome.stop_reason, outcome.stop_reason)
                     # A finished sequence was already ended "completed" by the server; first end wins.
                     store.end_episode(sink.episode_id, reason, detail=f"agent stopped: {outcome.stop_reason}")
+    if outcome is None:
+        return EpisodeResult(spec, sink.episode_id, "error", 0, failure)
     return EpisodeResult(spec, sink.episode_id, outcome.stop_reason, outcome.steps)
 
 
 async def run_many(db: Path, model: str, specs: Sequence[EpisodeSpec], *, transport: Transport = "stdio",
-                   concurrency: int = 2, max_steps: int | None = None, show_progress: bool = True,
-                   config: dict[str, Any] | None = None) -> tuple[str, list[EpisodeResult]]:
+                   concurrency: int = 2, max_steps: int | None = None, max_errors: int | None = None,
+                   show_progress: bool = True, config: dict[str, Any] | None = None
+                   ) -> tuple[str, list[EpisodeResult]]:
     """Run `specs` under one recorded run, `concurrency` episodes at a time; results in spec order."""
     suites = {s.suite for s in specs}
     if len(suites) != 1:
@@ -139,7 +150,8 @@ async def run_many(db: Path, model: str, specs: Sequence[EpisodeSpec], *, transp
     with progress(len(specs), "episodes", enabled=show_progress) as advance:
         async def one(i: int, spec: EpisodeSpec) -> None:
             async with limiter:
-                results[i] = await run_episode(db, run_id, model, spec, transport=transport, max_steps=max_steps)
+                results[i] = await run_episode(db, run_id, model, spec, transport=transport, max_steps=max_steps,
+                                               max_errors=max_errors)
                 advance()
 
         async with anyio.create_task_group() as tg:
@@ -183,6 +195,8 @@ def add_parser(subparsers: Any) -> None:
     p.add_argument("--transport", default="stdio", choices=["stdio", "memory"])
     p.add_argument("--concurrency", type=int, default=2)
     p.add_argument("--max-steps", type=int, default=None, help="model turns per episode (default: from the suite)")
+    p.add_argument("--max-errors", type=int, default=None,
+                   help="consecutive failed tool calls that end an episode (default: from the suite)")
     p.add_argument("--no-progress", action="store_true")
     p.set_defaults(func=_run)
 
@@ -209,16 +223,27 @@ def _run(args: argparse.Namespace) -> int:
     elif args.policy not in ("bayes", "no_transfer", "random"):
         raise CLIError(f"--policy must be bayes, no_transfer or random for --model scripted, not {args.policy!r}")
     policy = args.policy if args.model == "scripted" else None
-    specs = latentgym_specs(args.env or ENV_NAMES, parse_seeds(args.seeds), [policy], n_tasks=args.n_tasks,
-                            feedback=args.feedback, prompt=args.prompt, structure=args.structure,
-                            handoff_from=args.handoff_from, handoff_at=args.handoff_at)
+    try:
+        specs = latentgym_specs(args.env or ENV_NAMES, parse_seeds(args.seeds), [policy], n_tasks=args.n_tasks,
+                                feedback=args.feedback, prompt=args.prompt, structure=args.structure,
+                                handoff_from=args.handoff_from, handoff_at=args.handoff_at)
+    except ValidationError as exc:
+        raise CLIError("; ".join(f"{'.'.join(map(str, e['loc']))}: {e['msg']}" if e["loc"] else e["msg"]
+                                 for e in exc.errors())) from None
+    except ValueError as exc:
+        raise CLIError(f"--seeds {args.seeds!r}: {exc}; use e.g. '0-4' or '1,5,9'") from None
+    if not specs:
+        raise CLIError("no episodes to run: give at least one seed")
     db = Path(args.db)
     run_id, results = anyio.run(partial(run_many, db, args.model, specs, transport=args.transport,
                                         concurrency=args.concurrency, max_steps=args.max_steps,
-                                        show_progress=not args.no_progress))
+                                        max_errors=args.max_errors, show_progress=not args.no_progress))
     reasons: dict[str, int] = {}
     for r in results:
         reasons[r.stop_reason] = reasons.get(r.stop_reason, 0) + 1
     print(f"run {run_id}: {len(results)} episodes recorded in {db} ({', '.join(f'{k} {v}' for k, v in reasons.items())})")
+    for r in results:
+        if r.error:
+            print(f"  episode {r.spec.settings.env} seed {r.spec.seed} failed: {r.error}", file=sys.stderr)
     print(f"next: testbeds score {db} && testbeds report {db}")
-    return 0
+    return 1 if any(r.error for r in results) else 0

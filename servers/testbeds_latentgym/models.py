@@ -77,6 +77,7 @@ class Observation(BaseModel):
 
 class ActResult(BaseModel):
     task: int
+    number: int = Field(description="1-based number of this action in the sequence.")
     action: dict[str, Any] = Field(description="The action as the environment understood it.")
     result: dict[str, Any]
     task_done: bool

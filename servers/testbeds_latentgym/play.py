@@ -43,6 +43,8 @@ def fork(settings: SequenceSettings, seed: int, recorded: Seq[tuple[dict[str, An
         raise ValueError(f"at_task must be in {settings.handoff_at}..{settings.n_tasks}, got {at_task}")
     seq = new_sequence(settings, seed)
     for action, expected in recorded:
+        if expected["task"] <= settings.handoff_at:
+            continue  # played by the hand-off policy inside new_sequence
         if expected["task"] > at_task:
             break
         seq.replay_action(action, expected)

@@ -40,8 +40,13 @@ def context_text(env: LatentEnv, settings: SequenceSettings) -> str:
         return ""
     if settings.prompt == "some_info":
         return SOME_INFO
-    return (SOME_INFO + " Exactly one of these holds for the whole sequence, with these prior probabilities: "
+    text = (SOME_INFO + " Exactly one of these holds for the whole sequence, with these prior probabilities: "
             + env.family_doc)
+    if settings.structure == "latent":
+        # Stating the prior unchanged would be false here; the null control (structure "none") keeps the
+        # prior's wording on purpose, so that it stays indistinguishable from a structured sequence.
+        text += " In this sequence a pattern is known to exist: rule out 'no pattern' and renormalise."
+    return text
 
 
 def feedback_text(settings: SequenceSettings) -> str:
@@ -151,8 +156,10 @@ class Sequence:
             raise
         result, task_done, reward = self.env.step(self.thetas[k], self.xis[k], view, action)
         view.steps.append((action, result))
-        out: dict[str, Any] = {"task": k + 1, "action": action, "result": result, "task_done": task_done,
-                               "feedback": None, "sequence_done": False, "next": None}
+        # The action number is assigned under the caller's lock, so a recording whose results were written
+        # out of order (parallel calls) can still be replayed in the order they were applied.
+        out: dict[str, Any] = {"task": k + 1, "number": len(self.act_log) + 1, "action": action, "result": result,
+                               "task_done": task_done, "feedback": None, "sequence_done": False, "next": None}
         if task_done:
             self._finish_task(view, reward)
             out["feedback"] = self._feedback(view)

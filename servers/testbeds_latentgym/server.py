@@ -9,15 +9,14 @@ import json
 import secrets
 from typing import Annotated, Any
 
+import anyio
 from mcp.types import ToolAnnotations
 from pydantic import BaseModel, Field, ValidationError
-
 from testbeds_serving import Registry, ServeOptions, SuiteServer, UserError
 
 from . import __version__
 from .envs import env_names, get_env
-from .inference import events
-from .metrics import SequenceMetrics, evaluate
+from .metrics import metrics_of, posterior_trace
 from .models import (
     ActResult,
     Brief,
@@ -33,8 +32,7 @@ from .models import (
     Structure,
 )
 from .play import fork as fork_sequence
-from .play import new_sequence
-from .play import handoff_return
+from .play import handoff_return, new_sequence
 from .policies import POLICIES
 from .sequence import Sequence
 
@@ -119,12 +117,12 @@ def build(options: ServeOptions | None = None) -> SuiteServer:
     @server.tool(annotations=ToolAnnotations(destructive_hint=False, idempotent_hint=False))
     async def act(
         handle: Handle,
-        action: Annotated[dict[str, Any], Field(description=ACTION_DOC)],
+        action: Annotated[dict[str, Any] | str, Field(description=ACTION_DOC)],
     ) -> ActResult:
         """Take one action in the current task. An illegal action gets an error saying what is allowed and
         uses no turn. When a task ends, the result carries the feedback and the next task's opening."""
         async with sequences.use(handle) as entry:
-            out = entry.state.act(action)
+            out = entry.state.act(decode_action(action))
             if entry.state.done:
                 entry.end("sequence finished")
             return ActResult(**out)
@@ -135,6 +133,16 @@ def build(options: ServeOptions | None = None) -> SuiteServer:
         async with sequences.use(handle, allow_ended=True) as entry:
             seq = entry.state
             return History(n_tasks=seq.settings.n_tasks, tasks=seq.history())
+
+    def decode_action(action: dict[str, Any] | str) -> Any:
+        """Models often send the JSON object as a string: decode it, so the environment's own validation
+        (which says what is allowed, and counts the invalid action) sees every attempt."""
+        if isinstance(action, str):
+            try:
+                return json.loads(action)
+            except json.JSONDecodeError:
+                return action
+        return action
 
     def evaluator_sequence(handle: str) -> Sequence:
         entry = sequences.get(handle)
@@ -154,20 +162,14 @@ def build(options: ServeOptions | None = None) -> SuiteServer:
     async def posterior(handle: str) -> str:
         """The exact posterior over z after every event of the record (evaluator only)."""
         seq = evaluator_sequence(handle)
-        names = [h.name for h in seq.env.hypotheses]
-        trace = []
-        for ev in events(seq.env, seq.views):
-            top = ev.belief.argsort()[::-1][:10]
-            trace.append({"task": ev.task + 1, "tag": ev.tag, "kind": ev.kind, "step": ev.step,
-                          "true": float(ev.belief[seq.z]),
-                          "top": [{"z": names[i], "p": float(ev.belief[i])} for i in top if ev.belief[i] > 0]})
-        return json.dumps({"latent": names[seq.z], "events": trace})
+        return await anyio.to_thread.run_sync(posterior_trace, seq)
 
     @server.resource("latentgym://sequence/{handle}/metrics", mime_type="application/json")
     async def metrics(handle: str) -> str:
         """Reward, exploration bits and exploitation regret of the sequence so far (evaluator only)."""
         seq = evaluator_sequence(handle)
-        return metrics_of(seq).model_dump_json()
+        # Evaluation can take seconds (number_guess): keep the event loop serving other clients.
+        return (await anyio.to_thread.run_sync(metrics_of, seq)).model_dump_json()
 
     if server.evaluator:
         @server.tool(annotations=ToolAnnotations(read_only_hint=True))
@@ -178,19 +180,18 @@ def build(options: ServeOptions | None = None) -> SuiteServer:
         ) -> ForkResult:
             """Hand-off protocol (evaluator only): replay tasks 1..at_task of this sequence byte for byte, then let
             a reference policy play the rest; returns T(X→Y), the reward after the hand-off."""
-            seq = sequences.get(handle).state
             if policy not in POLICIES:
                 raise UserError(f"unknown policy {policy!r}; choose one of {', '.join(POLICIES)}")
-            if at_task > len(seq.true_rewards):
-                raise UserError(f"only {len(seq.true_rewards)} tasks are finished; at_task must not exceed that")
-            recorded = [(a, r) for a, r in seq.act_log]
-            continued = fork_sequence(seq.settings, seq.seed, recorded, at_task, policy)
+            async with sequences.use(handle, allow_ended=True) as entry:
+                seq = entry.state
+                settings, seed, recorded = seq.settings, seq.seed, list(seq.act_log)
+                finished = len(seq.true_rewards)
+            if not settings.handoff_at <= at_task <= finished:
+                raise UserError(f"at_task must be between {settings.handoff_at} (tasks played for the agent) and "
+                                f"{finished} (tasks finished)")
+            continued = await anyio.to_thread.run_sync(fork_sequence, settings, seed, recorded, at_task, policy)
             return ForkResult(at_task=at_task, policy=policy, handoff_return=handoff_return(continued, at_task),
                               rewards=continued.true_rewards, cumulative_reward=sum(continued.true_rewards))
 
     return server
 
-
-def metrics_of(seq: Sequence) -> SequenceMetrics:
-    return evaluate(seq.env, seq.views, seq.z, seq.true_rewards, invalid_actions=len(seq.invalid_actions),
-                    n_tasks=seq.settings.n_tasks)

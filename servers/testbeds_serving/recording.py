@@ -23,8 +23,8 @@ stall other calls.
 
 from __future__ import annotations
 
-import logging
 import itertools
+import logging
 import os
 import threading
 from collections import deque

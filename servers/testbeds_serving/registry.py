@@ -80,6 +80,10 @@ class Registry(Generic[T]):
             unused the longest, preferring ended ones; entries in use are never evicted, and if
             every entry is in use `create` raises `UserError`.
         clock: seconds, monotonic; injectable for tests.
+        loader: for suites that persist their state (e.g. a study in SQLite): called with a handle the
+            registry does not hold (never created here, or expired, evicted or closed) and returning
+            `(state, evaluator_info)` to bring it back under the same handle, or None if unknown. So a
+            persisted entry survives a server restart and idle expiry.
     """
 
     def __init__(
@@ -90,6 +94,7 @@ class Registry(Generic[T]):
         idle_seconds: float | None = 3600.0,
         max_entries: int | None = 1000,
         clock: Callable[[], float] = time.monotonic,
+        loader: Callable[[str], tuple[T, dict[str, Any]] | None] | None = None,
     ) -> None:
         if max_entries is not None and max_entries < 1:
             raise ValueError("max_entries must be at least 1 or None")
@@ -98,6 +103,7 @@ class Registry(Generic[T]):
         self.idle_seconds = idle_seconds
         self.max_entries = max_entries
         self._clock = clock
+        self._loader = loader
         self._entries: dict[str, Entry[T]] = {}
         self._tombstones: OrderedDict[str, RemovalReason] = OrderedDict()
         self._listeners: list[RemovalListener] = []
@@ -116,6 +122,9 @@ class Registry(Generic[T]):
 
     def create(self, state: T, evaluator_info: dict[str, Any] | None = None) -> str:
         """Store `state` and return its new handle (unguessable, URL-safe)."""
+        return self._insert(state, evaluator_info, secrets.token_urlsafe(24))
+
+    def _insert(self, state: T, evaluator_info: dict[str, Any] | None, handle: str) -> str:
         removed: list[tuple[Entry[T], RemovalReason]] = []
         with self._guard:
             removed.extend((e, "expired") for e in self._sweep_locked())
@@ -128,7 +137,6 @@ class Registry(Generic[T]):
                     )
                 self._remove_locked(victim, "evicted")
                 removed.append((victim, "evicted"))
-            handle = secrets.token_urlsafe(24)
             now = self._clock()
             self._entries[handle] = Entry(
                 handle=handle,
@@ -154,11 +162,22 @@ class Registry(Generic[T]):
                     self._remove_locked(entry, "expired")
                     removed.append((entry, "expired"))
                     entry = None
-                if entry is None:
-                    raise self._not_found(handle)
-                return entry
+                if entry is not None:
+                    return entry
         finally:
             self._notify(removed)
+        return self._restore(handle)
+
+    def _restore(self, handle: str) -> Entry[T]:
+        """Bring a persisted entry back through the loader, or raise the not-found error."""
+        loaded = self._loader(handle) if self._loader is not None and isinstance(handle, str) else None
+        if loaded is None:
+            raise self._not_found(handle)
+        with self._guard:
+            if handle not in self._entries:  # another caller may have restored it meanwhile
+                self._tombstones.pop(handle, None)
+                self._insert(loaded[0], loaded[1], handle)
+            return self._entries[handle]
 
     def find(self, handle: str) -> Entry[T] | None:
         """The entry for `handle` or None; no error, no expiry check (for infrastructure)."""

@@ -32,9 +32,9 @@ from typing import Any, Literal
 import anyio
 import httpx2
 from mcp import Client, StdioServerParameters
-from mcp.server.mcpserver import MCPServer
 from mcp.client.stdio import get_default_environment
 from mcp.client.streamable_http import streamable_http_client
+from mcp.server.mcpserver import MCPServer
 
 Mode = Literal["auto", "legacy"]
 

@@ -199,14 +199,16 @@ def test_artifact_boundary_ignores_errors_and_results_without_the_flag():
     assert detect(ToolMessage("x", tool_call_id="c", name="t", artifact=done, status="error")) is None
 
 
-def test_trimming_keeps_the_system_prompt_and_brief_but_not_the_old_notes_or_start_note():
+def test_trimming_keeps_the_system_prompt_brief_and_start_note_but_replaces_the_old_notes():
+    """The start note carries the episode's rules and context: an agent must keep it in every task."""
     history = [
-        SystemMessage("sys"), HumanMessage("brief"), HumanMessage("started"), AIMessage("thinking"),
+        SystemMessage("sys"), HumanMessage("brief"), HumanMessage("started", id="start"),
+        HumanMessage("Notes from earlier tasks:\n1. one", id="notes-1"), AIMessage("thinking"),
     ]
     turn = [call_tools(tool_call("finish_task", id="c1")), ToolMessage("ok", tool_call_id="c1")]
-    kept = trimmed_history(history, ["one"], turn)
-    assert [m.content for m in kept[:3]] == ["sys", "brief", "Notes from earlier tasks:\n1. one"]
-    assert kept[3:] == turn
+    kept = trimmed_history(history, ["one", "two"], turn)
+    assert [m.content for m in kept[:4]] == ["sys", "brief", "started", "Notes from earlier tasks:\n1. one\n2. two"]
+    assert kept[4:] == turn
 
 
 def test_max_steps_must_allow_at_least_one_turn():

@@ -142,7 +142,8 @@ async def test_under_the_hand_off_protocol_the_agent_continues_after_the_referen
         (row,) = store.latest_scores(run_id=run_id)
     settings = SequenceSettings(env="bandit", n_tasks=5, structure="latent", handoff_from="bayes", handoff_at=2)
     expected = run_reference(settings, 4, "no_transfer")
-    assert row["metrics"]["rewards"] == expected.true_rewards
+    assert row["metrics"]["rewards"] == expected.true_rewards[2:]  # the agent's own tasks only
+    assert row["metrics"]["tasks_played"] == 3
     assert row["metrics"]["handoff_return"] == pytest.approx(sum(expected.true_rewards[2:]))
     assert row["metrics"]["reference_no_transfer_handoff_return"] == pytest.approx(sum(expected.true_rewards[2:]))
 

@@ -121,10 +121,10 @@ async def test_two_concurrent_sequences_on_one_server_stay_isolated() -> None:
     async with anyio.create_task_group() as tg:
         tg.start_soon(one, "a", 1)
         tg.start_soon(one, "b", 2)
-    async with Client(build(ServeOptions())) as client:
-        alone = await play_to_end(client, (await start(client, seed=1, n_tasks=3))["handle"])
-    assert results["a"] == alone
-    assert len(results["b"]) >= 3
+    for name, seed in (("a", 1), ("b", 2)):
+        async with Client(build(ServeOptions())) as client:
+            alone = await play_to_end(client, (await start(client, seed=seed, n_tasks=3))["handle"])
+        assert results[name] == alone
 
 
 async def test_parallel_calls_on_one_handle_are_serialised() -> None:
@@ -169,3 +169,44 @@ async def test_http_transport_with_a_token_accepts_the_right_one_and_refuses_oth
                 with pytest.raises(Exception):
                     async with http_client(url, token=wrong, mode=mode) as client:
                         await start(client)
+
+
+async def test_an_action_sent_as_a_json_string_is_decoded_and_garbage_is_refused_with_the_rules() -> None:
+    async with Client(build(ServeOptions())) as client:
+        handle = (await start(client))["handle"]
+        ok = await client.call_tool("act", {"handle": handle, "action": '{"type": "continue"}'})
+        assert not ok.is_error and ok.structured_content["result"]["position"] == 2
+        bad = await client.call_tool("act", {"handle": handle, "action": "hire the next one " * 50})
+        assert bad.is_error and '"accept"' in bad.content[0].text and len(bad.content[0].text) < 400
+
+
+async def test_fork_of_a_hand_off_sequence_replays_only_the_players_tasks() -> None:
+    async with Client(build(ServeOptions(evaluator=True))) as client:
+        brief = await start(client, n_tasks=4, handoff_from="bayes", handoff_at=2)
+        history = (await client.call_tool("task_history", {"handle": brief["handle"]})).structured_content
+        assert len(history["tasks"]) == 2 and brief["observation"]["task"] == 3
+        await play_to_end(client, brief["handle"])
+        fork = await client.call_tool("fork", {"handle": brief["handle"], "at_task": 3, "policy": "no_transfer"})
+        assert not fork.is_error, fork.content
+        assert len(fork.structured_content["rewards"]) == 4
+        early = await client.call_tool("fork", {"handle": brief["handle"], "at_task": 1})
+        assert early.is_error and "between 2" in early.content[0].text
+        metrics = json.loads((await client.read_resource(
+            f"latentgym://sequence/{brief['handle']}/metrics")).contents[0].text)
+        assert metrics["tasks_played"] == 2 and len(metrics["rewards"]) == 2
+
+
+async def test_parallel_actions_are_recorded_so_that_the_episode_can_still_be_scored(tmp_path) -> None:
+    """Results of parallel calls may be written out of order; the action number restores the applied order."""
+    from testbeds_evals.scoring import score_db
+    from testbeds_evals.store import Store
+
+    db = tmp_path / "runs.db"
+    async with Client(build(ServeOptions(record=db))) as client:
+        handle = (await start(client, n_tasks=1))["handle"]
+        async with anyio.create_task_group() as tg:
+            for _ in range(6):
+                tg.start_soon(client.call_tool, "act", {"handle": handle, "action": {"type": "continue"}})
+        await play_to_end(client, handle)
+    scored, failures = score_db(db, show_progress=False)
+    assert (scored, failures) == (1, [])

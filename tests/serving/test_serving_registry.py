@@ -214,3 +214,25 @@ def test_evaluator_info_is_kept_with_the_entry() -> None:
     registry, _ = make()
     handle = registry.create({}, evaluator_info={"seed": 7})
     assert registry.get(handle).evaluator_info == {"seed": 7}
+
+
+def test_a_loader_brings_a_persisted_entry_back_under_the_same_handle_after_expiry() -> None:
+    now = [0.0]
+    saved: dict[str, tuple[str, dict]] = {}
+    registry: Registry[str] = Registry(kind="study", start_tool="create_study", idle_seconds=10,
+                                       clock=lambda: now[0], loader=lambda h: saved.get(h))
+    handle = registry.create("state-1", {"seed": 3})
+    saved[handle] = ("state-1", {"seed": 3})
+    now[0] = 100.0
+    registry.sweep()
+    assert handle not in registry
+    entry = registry.get(handle)
+    assert entry.state == "state-1" and entry.evaluator_info == {"seed": 3} and entry.handle == handle
+    with pytest.raises(NotFound, match="create_study"):
+        registry.get("never-saved")
+
+
+def test_a_registry_without_a_loader_still_reports_unknown_handles() -> None:
+    registry: Registry[int] = Registry(kind="study", start_tool="create_study")
+    with pytest.raises(NotFound, match="unknown study handle"):
+        registry.get("nope")

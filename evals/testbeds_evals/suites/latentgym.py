@@ -13,7 +13,6 @@ from collections.abc import Callable, Sequence
 from typing import Any
 
 from langchain_core.messages import AIMessage, BaseMessage, ToolMessage
-
 from testbeds_agents import call_tools, tool_call
 from testbeds_latentgym.envs import get_env
 from testbeds_latentgym.metrics import evaluate
@@ -39,9 +38,12 @@ def start_call(settings: SequenceSettings, seed: int) -> tuple[str, dict[str, An
     return "start_sequence", {**settings.model_dump(exclude={"seed"}), "seed": seed}
 
 
+MAX_CONSECUTIVE_ERRORS = 10  # invalid actions are counted, not fatal: allow an agent several tries
+
+
 def default_max_steps(settings: SequenceSettings) -> int:
-    """Model turns per episode: every legal action of every task twice over, plus room to observe."""
-    return 2 * settings.n_tasks * get_env(settings.env).max_steps + 10
+    """Model turns per episode: room for an observe and a retry beside every legal action, plus reading."""
+    return 3 * settings.n_tasks * get_env(settings.env).max_steps + 20
 
 
 def task_boundary(message: ToolMessage) -> str | None:
@@ -100,7 +102,8 @@ def recorded_actions(events: Sequence[Any]) -> list[tuple[dict[str, Any], dict[s
     for e in events:
         if e.type == "tool_result" and e.name == "act" and not e.is_error and e.call_id in calls:
             pairs.append((calls[e.call_id].arguments.get("action"), e.structured))
-    return pairs
+    # Parallel calls may be recorded out of order; the server numbered them in the order it applied them.
+    return sorted(pairs, key=lambda pair: pair[1].get("number", 0))
 
 
 def settings_of(episode: dict[str, Any]) -> tuple[SequenceSettings, int]:
@@ -112,18 +115,22 @@ def settings_of(episode: dict[str, Any]) -> tuple[SequenceSettings, int]:
 
 
 def score_episode(episode: dict[str, Any], events: Sequence[Any]) -> dict[str, Any]:
-    """Metrics of one recorded latentgym episode, recomputed from the recording."""
+    """Metrics of one recorded latentgym episode, recomputed from the recording. Under the hand-off protocol the
+    aggregates cover the agent's own tasks only (after `handoff_at`)."""
     settings, seed = settings_of(episode)
     pairs = recorded_actions(events)
     seq = new_sequence(settings, seed)
     for action, result in pairs:
         seq.replay_action(action, result)
     invalid = sum(1 for e in events if e.type == "tool_result" and e.name == "act" and e.is_error)
-    m = evaluate(seq.env, seq.views, seq.z, seq.true_rewards, invalid_actions=invalid, n_tasks=settings.n_tasks)
+    m = evaluate(seq.env, seq.views, seq.z, seq.true_rewards, invalid_actions=invalid, n_tasks=settings.n_tasks,
+                 first_task=settings.handoff_at, thetas=seq.thetas)
     scores: dict[str, Any] = m.model_dump(exclude={"events", "tasks"})
     scores["task_agent_bits"] = [t.agent_bits for t in m.tasks]
     scores["task_regret"] = [t.regret for t in m.tasks]
     scores["completed"] = seq.done
+    # The null control (z = none) must be reported apart from structured sequences: group by this.
+    scores["null_control"] = m.latent_family == "none"
     scores["contaminated"] = bool((episode.get("settings") or {}).get("contaminated", False))
     refs = {p: run_reference(settings, seed, p) for p in ("bayes", "no_transfer", "oracle")}
     for name, ref in refs.items():

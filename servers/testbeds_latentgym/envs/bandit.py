@@ -20,7 +20,7 @@ from typing import Any
 import numpy as np
 
 from ..latent import Hypothesis, SparseLaw
-from .base import Action, InvalidAction, LatentEnv, Result, TaskView, pick_best
+from .base import Action, InvalidAction, LatentEnv, Result, TaskView, clip_repr, pick_best
 from .plans import PlanCache
 
 ARMS = ("red", "green", "blue", "yellow", "purple")
@@ -188,12 +188,12 @@ class Bandit(LatentEnv):
         allowed = ('bandit actions are {"type": "pull", "arm": <colour>} or '
                    f'{{"type": "commit", "arm": <colour>}} with a colour among {", ".join(ARMS)}')
         if not isinstance(raw, dict) or set(raw) != {"type", "arm"}:
-            raise InvalidAction(f"{allowed}; got {raw!r}")
+            raise InvalidAction(f"{allowed}; got {clip_repr(raw)}")
         kind, arm = raw["type"], raw["arm"]
         kind = kind.strip().lower() if isinstance(kind, str) else kind
         arm = arm.strip().lower() if isinstance(arm, str) else arm
         if kind not in ("pull", "commit") or arm not in ARMS:
-            raise InvalidAction(f"{allowed}; got {raw!r}")
+            raise InvalidAction(f"{allowed}; got {clip_repr(raw)}")
         if kind == "pull" and self.pulls(view) >= MAX_PULLS:
             raise InvalidAction(f"all {MAX_PULLS} pulls of this task are used: commit to an arm with "
                                 '{"type": "commit", "arm": <colour>}')

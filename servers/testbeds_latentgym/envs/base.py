@@ -16,7 +16,6 @@ from functools import cached_property
 from typing import Any, ClassVar
 
 import numpy as np
-
 from testbeds_serving.errors import UserError
 
 from ..latent import HintModel, Hypothesis, SparseLaw, build_prior
@@ -178,6 +177,15 @@ def pick_best(scored: list[tuple[Action, float]]) -> tuple[Action, float]:
     """The first action (in the env's fixed order) whose value is within TIE of the best."""
     top = max(v for _, v in scored)
     return next((a, v) for a, v in scored if v >= top - TIE)
+
+
+ECHO_LIMIT = 120
+
+
+def clip_repr(raw: Any) -> str:
+    """An action as echoed in an error: its repr, cut short so a huge payload is not sent back."""
+    text = repr(raw)
+    return text if len(text) <= ECHO_LIMIT else text[:ECHO_LIMIT] + "..."
 
 
 class InvalidAction(UserError):

@@ -36,7 +36,7 @@ from typing import Any
 import numpy as np
 
 from ..latent import Hypothesis, SparseLaw
-from .base import TIE, Action, InvalidAction, LatentEnv, Result, TaskView
+from .base import TIE, Action, InvalidAction, LatentEnv, Result, TaskView, clip_repr
 from .plans import PlanCache
 
 COLOURS = ("red", "blue", "green", "yellow", "orange", "purple")
@@ -253,10 +253,10 @@ class Mastermind(LatentEnv):
         usage = (f'a guess is {{"type": "guess", "code": [four distinct colours]}} with colours from '
                  f'{allowed} (e.g. {{"type": "guess", "code": ["red", "blue", "green", "yellow"]}})')
         if not isinstance(raw, dict) or raw.get("type") != "guess" or set(raw) != {"type", "code"}:
-            raise InvalidAction(f"{usage}; got {raw!r}")
+            raise InvalidAction(f"{usage}; got {clip_repr(raw)}")
         code = raw["code"]
         if not isinstance(code, list) or len(code) != LENGTH or not all(isinstance(c, str) for c in code):
-            raise InvalidAction(f"the code must be a list of {LENGTH} colour names; {usage}; got {code!r}")
+            raise InvalidAction(f"the code must be a list of {LENGTH} colour names; {usage}; got {clip_repr(code)}")
         names = [c.strip().lower() for c in code]
         unknown = [c for c in names if c not in COLOURS]
         if unknown:

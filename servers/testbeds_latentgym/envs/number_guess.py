@@ -27,7 +27,7 @@ from typing import Any
 import numpy as np
 
 from ..latent import NONE, P_NONE, HintModel, Hypothesis, SparseLaw
-from .base import Action, InvalidAction, LatentEnv, Result, TaskView, pick_best
+from .base import Action, InvalidAction, LatentEnv, Result, TaskView, clip_repr, pick_best
 from .plans import PlanCache
 
 LOW, HIGH = 1, 100
@@ -338,16 +338,16 @@ class NumberGuess(LatentEnv):
         allowed = (f'number_guess actions are {{"type": "guess", "number": <integer {LOW}-{HIGH}>}}, '
                    'e.g. {"type": "guess", "number": 42}')
         if not isinstance(raw, dict) or set(raw) != {"type", "number"}:
-            raise InvalidAction(f"{allowed}; got {raw!r}")
+            raise InvalidAction(f"{allowed}; got {clip_repr(raw)}")
         kind, number = raw["type"], raw["number"]
         if not (isinstance(kind, str) and kind.strip().lower() == "guess"):
-            raise InvalidAction(f"{allowed}; got {raw!r}")
+            raise InvalidAction(f"{allowed}; got {clip_repr(raw)}")
         if isinstance(number, str) and number.strip().lstrip("+-").isdigit():
             number = int(number.strip())
         elif isinstance(number, float) and number.is_integer():
             number = int(number)
         if isinstance(number, bool) or not isinstance(number, int) or not LOW <= number <= HIGH:
-            raise InvalidAction(f"{allowed}; got {raw!r}")
+            raise InvalidAction(f"{allowed}; got {clip_repr(raw)}")
         if number in self.guessed(view):
             raise InvalidAction(f"you already guessed {number} in this task (its answer is in the task's "
                                 "record); guess a number you have not tried")

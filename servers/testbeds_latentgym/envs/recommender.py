@@ -23,7 +23,7 @@ from typing import Any
 import numpy as np
 
 from ..latent import HintModel, Hypothesis, SparseLaw
-from .base import Action, InvalidAction, LatentEnv, Result, TaskView, pick_best
+from .base import Action, InvalidAction, LatentEnv, Result, TaskView, clip_repr, pick_best
 from .plans import PlanCache
 
 TRAITS = ("budget", "style", "priority")
@@ -246,7 +246,7 @@ class Recommender(LatentEnv):
         if self.finished(view):
             raise InvalidAction("this task is already over: an item was recommended")
         if not isinstance(raw, dict):
-            raise InvalidAction(f"an action is a JSON object; {usage}; got {raw!r}")
+            raise InvalidAction(f"an action is a JSON object; {usage}; got {clip_repr(raw)}")
         kind = raw.get("type")
         kind = kind.strip().lower() if isinstance(kind, str) else kind
         if kind == "ask":
@@ -254,7 +254,7 @@ class Recommender(LatentEnv):
             trait = trait.strip().lower() if isinstance(trait, str) else trait
             if set(raw) != {"type", "trait"} or trait not in TRAITS:
                 raise InvalidAction(f'an ask names one trait: {{"type": "ask", "trait": "budget"|"style"|'
-                                    f'"priority"}}; got {raw!r}')
+                                    f'"priority"}}; got {clip_repr(raw)}')
             if trait in self.answers(view):
                 left = [t for t in TRAITS if t not in self.answers(view)]
                 raise InvalidAction(f"you already asked about {trait!r}; each trait can be asked once. "
@@ -265,9 +265,9 @@ class Recommender(LatentEnv):
             item = item.strip().upper() if isinstance(item, str) else item
             if set(raw) != {"type", "item"} or item not in ITEMS:
                 raise InvalidAction('a recommendation names one item: {"type": "recommend", '
-                                    f'"item": "A".."F"}}; got {raw!r}')
+                                    f'"item": "A".."F"}}; got {clip_repr(raw)}')
             return {"type": "recommend", "item": item}
-        raise InvalidAction(f"unknown action: {usage}; got {raw!r}")
+        raise InvalidAction(f"unknown action: {usage}; got {clip_repr(raw)}")
 
     def step(self, theta: int, xi: Any, view: TaskView, action: Action) -> tuple[Result, bool, float]:
         if action["type"] == "ask":

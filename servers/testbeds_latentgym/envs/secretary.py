@@ -15,7 +15,7 @@ from typing import Any
 import numpy as np
 
 from ..latent import Hypothesis, SparseLaw
-from .base import Action, InvalidAction, LatentEnv, Result, TaskView, pick_best
+from .base import Action, InvalidAction, LatentEnv, Result, TaskView, clip_repr, pick_best
 
 N = 10
 WINDOWS = {"early": range(1, 4), "middle": range(4, 8), "late": range(8, 11)}
@@ -93,7 +93,7 @@ class Secretary(LatentEnv):
         extra = set(raw) - {"type"} if isinstance(raw, dict) else set()
         if kind not in ("accept", "continue") or extra:
             raise InvalidAction(f"secretary actions are {{\"type\": \"accept\"}} or {{\"type\": \"continue\"}}; "
-                                f"got {raw!r}")
+                                f"got {clip_repr(raw)}")
         if kind == "continue" and self.position(view) == N:
             raise InvalidAction(f"candidate {N} is the last one and must be accepted: send {{\"type\": \"accept\"}}")
         return dict(ACCEPT if kind == "accept" else CONTINUE)
