@@ -5,7 +5,6 @@ from __future__ import annotations
 from collections.abc import Sequence
 
 from langchain_core.messages import AIMessage, BaseMessage, ToolMessage
-
 from testbeds_agents import call_tools, tool_call
 
 

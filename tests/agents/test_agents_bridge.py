@@ -8,7 +8,6 @@ from langchain_core.messages import ToolMessage
 from langchain_core.utils.function_calling import convert_to_openai_tool
 from mcp import Client
 from mcp.types import CallToolResult, EmbeddedResource, ImageContent, TextContent, TextResourceContents
-
 from testbeds_agents import McpBridge, ToolEvent
 from testbeds_agents.bridge import result_text, tool_call_scope, without_param
 

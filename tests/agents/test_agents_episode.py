@@ -10,7 +10,6 @@ from agents_fixture_policy import solve_tasks
 from agents_fixture_server import make_server
 from langchain_core.messages import ToolMessage
 from mcp import Client, StdioServerParameters
-
 from testbeds_agents import (
     MessageEvent,
     StartFailedError,

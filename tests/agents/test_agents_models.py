@@ -8,7 +8,6 @@ from collections.abc import Sequence
 
 import pytest
 from langchain_core.messages import AIMessage, BaseMessage, HumanMessage, ToolMessage
-
 from testbeds_agents import (
     MissingExtraError,
     ModelSpecError,

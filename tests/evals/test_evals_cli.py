@@ -9,11 +9,9 @@ from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pytest
-
 from testbeds_evals import cli
 from testbeds_evals.events import Message, parse_event
 from testbeds_evals.store import Store
-
 
 WriteModule = Callable[[str, dict[str, str]], None]
 

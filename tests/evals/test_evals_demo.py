@@ -6,7 +6,6 @@ import io
 from pathlib import Path
 
 from rich.console import Console
-
 from testbeds_evals.demo import latentgym_demo, ordering_lines
 from testbeds_evals.store import Store
 from testbeds_latentgym.models import ENV_NAMES

@@ -7,7 +7,6 @@ import json
 import numpy as np
 import pydantic
 import pytest
-
 from testbeds_evals.events import (
     EVENT_TYPES,
     EpisodeEnd,

@@ -10,7 +10,6 @@ from pathlib import Path
 import numpy as np
 import pytest
 from pydantic import BaseModel
-
 from testbeds_evals.jsonable import dumps, to_jsonable
 
 

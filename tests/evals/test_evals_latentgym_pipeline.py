@@ -7,7 +7,6 @@ from pathlib import Path
 
 import anyio
 import pytest
-
 from testbeds_evals.events import payload
 from testbeds_evals.runner import latentgym_specs, parse_seeds, run_many
 from testbeds_evals.scoring import score_db
@@ -108,9 +107,8 @@ def test_seed_ranges_and_lists_parse() -> None:
 
 def test_an_agent_that_stops_early_is_recorded_as_abandoned(tmp_path: Path) -> None:
     """A scripted model that answers without acting leaves the sequence unfinished: reason abandoned."""
-    from testbeds_agents import ReplayChatModel, run_agent
     from langchain_core.messages import AIMessage
-
+    from testbeds_agents import ReplayChatModel, run_agent
     from testbeds_evals.runner import TranscriptSink
     from testbeds_latentgym.server import build
     from testbeds_serving import ServeOptions
@@ -152,7 +150,6 @@ def test_an_llm_like_agent_recovers_from_invalid_actions_and_they_are_counted(tm
     """A fake LLM sends an illegal action and a malformed one, then plays: the errors reach it as tool
     messages, the episode finishes, and the scorer counts the invalid actions."""
     from langchain_core.messages import AIMessage
-
     from testbeds_agents import ReplayChatModel, call_tools, run_agent, tool_call
     from testbeds_evals.runner import TranscriptSink
     from testbeds_latentgym.server import build

@@ -7,7 +7,6 @@ from pathlib import Path
 
 import pytest
 from sqlite_utils import Database
-
 from testbeds_evals.events import Message
 from testbeds_evals.migrations import LATEST_VERSION, SchemaTooNewError, migrate, schema_version
 from testbeds_evals.store import Store

@@ -5,7 +5,6 @@ from __future__ import annotations
 import io
 
 import pytest
-
 from testbeds_evals.progress import progress
 
 

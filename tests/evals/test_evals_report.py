@@ -9,7 +9,6 @@ from typing import Any
 
 import pytest
 from rich.console import Console
-
 from testbeds_evals.report import (
     lookup,
     mean_se,

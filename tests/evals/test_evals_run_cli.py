@@ -5,7 +5,6 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
-
 from testbeds_evals.cli import main
 
 
@@ -27,7 +26,6 @@ def test_a_run_that_cannot_start_says_why_and_records_nothing(tmp_path: Path, ca
 
 def test_one_failing_episode_is_recorded_as_an_error_and_the_others_still_run(tmp_path: Path, monkeypatch) -> None:
     import anyio
-
     from testbeds_evals import runner
     from testbeds_evals.store import Store
     from testbeds_evals.suites import latentgym

@@ -10,7 +10,6 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-
 from testbeds_evals.events import EpisodeEnd, Error, Message, ToolCall, ToolResult, parse_event, payload
 from testbeds_evals.store import NotFoundError, Store, package_versions
 

@@ -6,7 +6,6 @@ import json
 
 import numpy as np
 import pytest
-
 from testbeds_latentgym.envs import get_env
 from testbeds_latentgym.envs.bandit import ARMS, MAX_PULLS, Bandit, commit_reward, state_space
 from testbeds_latentgym.envs.base import InvalidAction, TaskView

@@ -9,7 +9,6 @@ import sys
 
 import numpy as np
 import pytest
-
 from testbeds_latentgym.envs import get_env
 from testbeds_latentgym.envs.base import InvalidAction
 from testbeds_latentgym.inference import belief_after, events

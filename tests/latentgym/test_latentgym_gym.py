@@ -12,7 +12,6 @@ import gymnasium
 import numpy as np
 import pytest
 from gymnasium.utils.env_checker import check_env
-
 from testbeds_latentgym.envs import get_env
 from testbeds_latentgym.gym import LatentGymEnv, action_name, fixed_actions, gym_ids, register_envs
 from testbeds_latentgym.models import ENV_NAMES, SequenceSettings

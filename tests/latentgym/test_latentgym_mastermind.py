@@ -7,7 +7,6 @@ from collections import Counter
 
 import numpy as np
 import pytest
-
 from testbeds_latentgym.envs import get_env
 from testbeds_latentgym.envs.base import InvalidAction, TaskView
 from testbeds_latentgym.envs.mastermind import CODES, COLOURS, MAX_GUESSES, OUTCOMES, Mastermind, peg_table

@@ -6,7 +6,6 @@ from functools import cache
 
 import numpy as np
 import pytest
-
 from testbeds_latentgym.envs import get_env
 from testbeds_latentgym.envs.base import InvalidAction, TaskView
 from testbeds_latentgym.inference import belief_after, predictive

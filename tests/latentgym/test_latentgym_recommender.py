@@ -7,7 +7,6 @@ from functools import lru_cache
 
 import numpy as np
 import pytest
-
 from testbeds_latentgym.envs import get_env
 from testbeds_latentgym.envs.base import InvalidAction, TaskView
 from testbeds_latentgym.envs.recommender import (

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
-
 from testbeds_latentgym.envs import get_env
 from testbeds_latentgym.envs.base import InvalidAction, TaskView
 from testbeds_latentgym.inference import belief_after, predictive

@@ -8,7 +8,6 @@ import re
 import anyio
 import pytest
 from mcp import Client
-
 from testbeds_latentgym.envs import get_env
 from testbeds_latentgym.models import ENV_NAMES
 from testbeds_latentgym.server import build
@@ -199,7 +198,6 @@ async def test_fork_of_a_hand_off_sequence_replays_only_the_players_tasks() -> N
 async def test_parallel_actions_are_recorded_so_that_the_episode_can_still_be_scored(tmp_path) -> None:
     """Results of parallel calls may be written out of order; the action number restores the applied order."""
     from testbeds_evals.scoring import score_db
-    from testbeds_evals.store import Store
 
     db = tmp_path / "runs.db"
     async with Client(build(ServeOptions(record=db))) as client:

@@ -14,7 +14,6 @@ import anyio
 from mcp import MCPError
 from mcp.types import ToolAnnotations
 from pydantic import BaseModel, Field
-
 from testbeds_serving import InvalidArgument, Registry, ServeOptions, SuiteServer, serve_main
 
 

@@ -8,7 +8,6 @@ from typing import Any
 
 import pytest
 from counter_server import build
-
 from testbeds_serving import ServeOptions, SuiteServer, cli
 
 

@@ -10,7 +10,6 @@ from types import ModuleType
 
 import pytest
 from mcp import Client
-
 from testbeds_serving import ServeOptions
 
 pytestmark = pytest.mark.anyio

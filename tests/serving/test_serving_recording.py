@@ -11,7 +11,6 @@ import pytest
 from counter_server import build
 from mcp import Client, MCPError
 from testbeds_evals.store import Store
-
 from testbeds_serving import ServeOptions, SuiteServer
 
 pytestmark = pytest.mark.anyio

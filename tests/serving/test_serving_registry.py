@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import anyio
 import pytest
-
 from testbeds_serving.errors import EpisodeEnded, NotFound, UserError
 from testbeds_serving.registry import Registry
 

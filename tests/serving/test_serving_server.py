@@ -11,7 +11,6 @@ import anyio
 import pytest
 from counter_server import build
 from mcp import Client, MCPError
-
 from testbeds_serving import ServeOptions
 
 pytestmark = pytest.mark.anyio

@@ -12,7 +12,6 @@ import pytest
 from counter_server import build
 from mcp import MCPError
 from testbeds_evals.store import Store
-
 from testbeds_serving import ServeOptions
 from testbeds_serving.testing import http_client, http_server, serve_http, stdio_client
 
