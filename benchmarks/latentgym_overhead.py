@@ -14,7 +14,6 @@ from pathlib import Path
 
 import anyio
 from mcp import Client, StdioServerParameters
-
 from testbeds_latentgym.envs import get_env
 from testbeds_latentgym.models import ENV_NAMES, SequenceSettings
 from testbeds_latentgym.policies import make_policy

@@ -3,6 +3,9 @@
 latentgym: the scripted agent plays every environment with the bayes, no_transfer and random policies over
 stdio (one server process per episode, recording into the DB), then the episodes are scored from the
 recording and summarised: reward, exploration bits and exploitation regret per environment and policy.
+
+mixopt: one study solved by our multi-fidelity multi-scale advisor and the three baselines (single-fidelity
+GP-EI, steps-only Hyperband, random search), scored by the cost to reach within 1% of the optimum.
 """
 
 from __future__ import annotations
@@ -18,7 +21,7 @@ from rich.console import Console
 from rich.table import Table
 
 from .report import Summary, summarize, write_summary
-from .runner import latentgym_specs, run_many
+from .runner import EpisodeSpec, latentgym_specs, run_many
 from .scoring import score_db
 from .store import Store
 
@@ -80,6 +83,51 @@ def compact_table(summary: Summary) -> Table:
     return table
 
 
+MIXOPT_METHODS = ("mfms", "gp_ei", "hyperband", "random")
+MIXOPT_COLUMNS = {"cost_to_1pct": "cost to 1%", "final_gap": "final gap", "spent": "spent", "runs": "runs"}
+
+
+def mixopt_demo(db: Path, out: Path, *, budget: float, show_progress: bool, console: Console,
+                metric: str = "loss_stackexchange", seed: int = 0) -> dict[str, dict[str, Any]]:
+    """One study (SlimPajama StackExchange loss at 1B, parametric simulator), solved by our multi-fidelity
+    multi-scale advisor and the three baselines, each driven by the scripted agent over stdio."""
+    from .suites.mixopt import StudySettings
+
+    specs = [EpisodeSpec("mixopt", StudySettings(metric=metric, budget=budget, method=m, batch=4 if m == "mfms"
+                                                 else 1), seed, "advisor") for m in MIXOPT_METHODS]
+    console.print(f"mixopt: one {metric} study, budget {budget:g} target runs, {len(specs)} methods over stdio")
+    run_id, results = anyio.run(partial(run_many, db, "scripted", specs, show_progress=show_progress,
+                                        config={"demo": True}))
+    failed = [r for r in results if r.stop_reason != "completed"]
+    if failed:
+        raise RuntimeError(f"mixopt episode did not complete: {failed[0].stop_reason} {failed[0].error or ''}")
+    _, failures = score_db(db, run_id=run_id, show_progress=show_progress)
+    if failures:
+        raise RuntimeError(f"scoring failed: {failures[0]}")
+    with Store(db) as store:
+        rows = store.latest_scores(run_id=run_id, scorer="mixopt")
+    table = Table(title=f"mixopt: cost (in full 1B runs) to a mixture within 1% of the best {metric} at 1B",
+                  title_justify="left")
+    for name in ("method", *MIXOPT_COLUMNS.values()):
+        table.add_column(name, justify="left" if name == "method" else "right")
+    by_method = {}
+    for row in rows:
+        m = row["metrics"]
+        by_method[row["settings"]["method"]] = m
+        cost = m["cost_to_1pct"]
+        gap = "—" if m["final_gap"] is None else f"{100 * m['final_gap']:.2f}%"
+        table.add_row(row["settings"]["method"], "not reached" if cost is None else f"{cost:.3f}", gap,
+                      f"{m['spent']:.3f}", str(m["runs"]))
+    console.print(table)
+    console.print("cost to 1%: spending until the first recommendation within 1% of the optimum, plus a "
+                  "confirmation run at 1B if that mixture was never trained there; final gap: the last "
+                  "recommendation's noise-free distance from the optimum.", style="dim", highlight=False)
+    summary = summarize(rows, ["cost_to_1pct", "final_gap", "spent", "runs"], ["method"],
+                        title=f"mixopt: one {metric} study")
+    write_summary(summary, out / "mixopt")
+    return by_method
+
+
 def ordering_lines(means: dict[str, dict[str, float]]) -> tuple[list[str], bool]:
     lines, ok = [], True
     for env, by_policy in means.items():
@@ -94,7 +142,9 @@ def add_parser(subparsers: Any) -> None:
     p = subparsers.add_parser("demo", help="run every suite end to end offline, score, and write a report")
     p.add_argument("--db", default="runs.db", help="SQLite transcript store (default runs.db; new runs are added)")
     p.add_argument("--out", default="report", help="report directory (default report)")
-    p.add_argument("--seeds", type=int, default=4, help="seeds per environment and policy (default 4)")
+    p.add_argument("--seeds", type=int, default=3, help="latentgym seeds per environment and policy (default 3)")
+    p.add_argument("--mixopt-budget", type=float, default=2.0,
+                   help="mixopt study budget in full target runs (default 2)")
     p.add_argument("--n-tasks", type=int, default=10)
     p.add_argument("--concurrency", type=int, default=2)
     p.add_argument("--no-progress", action="store_true")
@@ -107,10 +157,11 @@ def _demo(args: argparse.Namespace) -> int:
     db, out = Path(args.db), Path(args.out)
     means = latentgym_demo(db, out, seeds=args.seeds, n_tasks=args.n_tasks, concurrency=args.concurrency,
                            show_progress=not args.no_progress, console=console)
+    mixopt_demo(db, out, budget=args.mixopt_budget, show_progress=not args.no_progress, console=console)
     lines, ok = ordering_lines(means)
     console.print("Cumulative reward, mean over seeds (bayes > no_transfer > random expected):")
     for line in lines:
         console.print("  " + line, highlight=False)
-    console.print(f"Transcripts in {db}; report in {out}/latentgym/report.md "
+    console.print(f"Transcripts in {db}; reports in {out}/latentgym/report.md and {out}/mixopt/report.md "
                   f"({time.monotonic() - started:.0f} s).")
     return 0 if ok else 1

@@ -82,16 +82,18 @@ def model_label(model: str, policy: str | None) -> str:
     return f"scripted:{policy}" if model == "scripted" else model
 
 
-def server_target(suite_module: str, db: Path, run_id: str, label: str, transport: Transport) -> Any:
+def server_target(suite: Any, db: Path, run_id: str, label: str, transport: Transport) -> Any:
+    """How to reach the suite's server for one episode: a stdio subprocess, or an in-process server."""
     if transport == "stdio":
-        env = {"TESTBEDS_RUN_ID": run_id, "TESTBEDS_MODEL": label}
-        return StdioServerParameters(command=sys.executable, args=["-m", suite_module, "--record", str(db)], env=env)
+        env = {"TESTBEDS_RUN_ID": run_id, "TESTBEDS_MODEL": label, **suite.server_env(db)}
+        return StdioServerParameters(command=sys.executable, args=["-m", suite.SERVER_MODULE, "--record", str(db)],
+                                     env=env)
     from importlib import import_module
 
     from testbeds_serving import ServeOptions
 
-    build = import_module(f"{suite_module}.server").build
-    return build(ServeOptions(record=db, record_run_id=run_id, record_model=label))
+    build = import_module(f"{suite.SERVER_MODULE}.server").build
+    return build(ServeOptions(record=db, record_run_id=run_id, record_model=label), **suite.build_kwargs(db))
 
 
 async def run_episode(db: Path, run_id: str, model: str, spec: EpisodeSpec, *, transport: Transport = "stdio",
@@ -100,7 +102,7 @@ async def run_episode(db: Path, run_id: str, model: str, spec: EpisodeSpec, *, t
     suite = plugin(spec.suite)
     label = model_label(model, spec.policy)
     if model == "scripted":
-        chat = make_model("scripted", policy=suite.scripted_policy(spec.settings.env, spec.policy, spec.seed))
+        chat = make_model("scripted", policy=suite.scripted_policy(spec.settings, spec.policy, spec.seed))
     else:
         chat = make_model(model)
     steps = max_steps or suite.default_max_steps(spec.settings)
@@ -110,7 +112,7 @@ async def run_episode(db: Path, run_id: str, model: str, spec: EpisodeSpec, *, t
         failure: str | None = None
         try:
             outcome = await run_agent(
-                server_target(suite.SERVER_MODULE, db, run_id, label, transport), chat,
+                server_target(suite, db, run_id, label, transport), chat,
                 brief=suite.BRIEF, start=suite.start_call(spec.settings, spec.seed), max_steps=steps,
                 task_boundary=suite.task_boundary, on_event=sink,
                 max_consecutive_errors=max_errors or suite.MAX_CONSECUTIVE_ERRORS,
@@ -178,10 +180,17 @@ def add_parser(subparsers: Any) -> None:
     p = subparsers.add_parser("run", help="run an agent on a suite over MCP and record the transcripts",
                               description="Run a LangGraph agent (scripted or an LLM) against a suite's MCP server; "
                                           "the server records every tool call into DB.")
-    p.add_argument("--suite", default="latentgym", choices=["latentgym"])
+    p.add_argument("--suite", default="latentgym", choices=["latentgym", "mixopt"])
     p.add_argument("--model", default="scripted",
                    help="scripted | anthropic:<model> | openai:<model> | ollama:<model> (default scripted)")
-    p.add_argument("--policy", default="bayes", help="for --model scripted: bayes, no_transfer or random")
+    p.add_argument("--policy", default="bayes", help="latentgym, --model scripted: bayes, no_transfer or random")
+    p.add_argument("--method", default="mfms", choices=["mfms", "gp_ei", "hyperband", "random"],
+                   help="mixopt: the advisor the study uses (default mfms)")
+    p.add_argument("--metric", default="loss_stackexchange", help="mixopt: the objective (default loss_stackexchange)")
+    p.add_argument("--budget", type=float, default=2.0, help="mixopt: budget in full target runs (default 2)")
+    p.add_argument("--backend", default="parametric", choices=["parametric", "network", "table"],
+                   help="mixopt: simulator backend (network and table need --backend-path)")
+    p.add_argument("--backend-path", default=None, help="mixopt: folder or file the backend reads")
     p.add_argument("--env", nargs="+", action="extend", choices=ENV_NAMES, help="environments (default: all)")
     p.add_argument("--seeds", default="0-2", help="seeds, e.g. '0-4' or '1,5,9' (default 0-2)")
     p.add_argument("--n-tasks", type=int, default=10)
@@ -215,6 +224,8 @@ def _run(args: argparse.Namespace) -> int:
 
     from .cli import CLIError
 
+    if args.suite == "mixopt":
+        return _run_mixopt(args)
     if args.model != "scripted":
         try:  # fail before any run is recorded or server started: a bad spec, a missing extra or API key
             make_model(args.model)
@@ -234,6 +245,25 @@ def _run(args: argparse.Namespace) -> int:
         raise CLIError(f"--seeds {args.seeds!r}: {exc}; use e.g. '0-4' or '1,5,9'") from None
     if not specs:
         raise CLIError("no episodes to run: give at least one seed")
+    return _run_specs(args, specs)
+
+
+def _run_mixopt(args: argparse.Namespace) -> int:
+    from .cli import CLIError
+    from .suites.mixopt import StudySettings
+
+    if args.model != "scripted":
+        raise CLIError("mixopt runs the scripted advisor-loop agent; LLM agents connect to testbeds-mixopt directly")
+    try:
+        settings = StudySettings(metric=args.metric, budget=args.budget, method=args.method, backend=args.backend,
+                                 backend_path=args.backend_path)
+        seeds = parse_seeds(args.seeds)
+    except (ValidationError, ValueError) as exc:
+        raise CLIError(str(exc)) from None
+    return _run_specs(args, [EpisodeSpec("mixopt", settings, seed, "advisor") for seed in seeds])
+
+
+def _run_specs(args: argparse.Namespace, specs: list[EpisodeSpec]) -> int:
     db = Path(args.db)
     run_id, results = anyio.run(partial(run_many, db, args.model, specs, transport=args.transport,
                                         concurrency=args.concurrency, max_steps=args.max_steps,
@@ -244,6 +274,6 @@ def _run(args: argparse.Namespace) -> int:
     print(f"run {run_id}: {len(results)} episodes recorded in {db} ({', '.join(f'{k} {v}' for k, v in reasons.items())})")
     for r in results:
         if r.error:
-            print(f"  episode {r.spec.settings.env} seed {r.spec.seed} failed: {r.error}", file=sys.stderr)
+            print(f"  episode {r.spec.settings} seed {r.spec.seed} failed: {r.error}", file=sys.stderr)
     print(f"next: testbeds score {db} && testbeds report {db}")
     return 1 if any(r.error for r in results) else 0

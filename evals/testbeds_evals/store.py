@@ -36,6 +36,23 @@ BUSY_TIMEOUT_MS = 30_000
 VERSIONED_PACKAGES: tuple[str, ...] = ("testbeds", "mcp", "langgraph", "langchain-core", "pydantic", "numpy")
 
 
+def connect(path: str | os.PathLike[str]) -> sqlite3.Connection:
+    """A connection set up the way every testbeds SQLite file is used: several processes and threads, WAL.
+
+    isolation_level=None: no implicit transactions; every write opens its own BEGIN IMMEDIATE."""
+    conn = sqlite3.connect(str(path), timeout=BUSY_TIMEOUT_MS / 1000, isolation_level=None, check_same_thread=False)
+    try:
+        conn.execute(f"PRAGMA busy_timeout = {BUSY_TIMEOUT_MS}")
+        conn.execute("PRAGMA journal_mode = WAL")
+        # NORMAL is crash-safe in WAL mode and avoids an fsync per event.
+        conn.execute("PRAGMA synchronous = NORMAL")
+        conn.execute("PRAGMA foreign_keys = ON")
+    except BaseException:
+        conn.close()
+        raise
+    return conn
+
+
 class NotFoundError(LookupError):
     """A run or episode id that is not in the store."""
 
@@ -50,18 +67,10 @@ class Store:
         self.path = Path(path)
         if str(path) != ":memory:":
             self.path.parent.mkdir(parents=True, exist_ok=True)
-        # isolation_level=None: no implicit transactions; every write opens its own BEGIN IMMEDIATE.
-        self._conn = sqlite3.connect(
-            str(path), timeout=BUSY_TIMEOUT_MS / 1000, isolation_level=None, check_same_thread=False
-        )
+        self._conn = connect(path)
         self._lock = threading.RLock()
         self._closed = False
         try:
-            self._conn.execute(f"PRAGMA busy_timeout = {BUSY_TIMEOUT_MS}")
-            self._conn.execute("PRAGMA journal_mode = WAL")
-            # NORMAL is crash-safe in WAL mode and avoids an fsync per event.
-            self._conn.execute("PRAGMA synchronous = NORMAL")
-            self._conn.execute("PRAGMA foreign_keys = ON")
             self._db = Database(self._conn, execute_plugins=False)
             migrate(self._db)
         except BaseException:

@@ -32,8 +32,8 @@ def test_one_failing_episode_is_recorded_as_an_error_and_the_others_still_run(tm
 
     original = latentgym.scripted_policy
 
-    def flaky(env: str, policy: str, seed: int):
-        decide = original(env, policy, seed)
+    def flaky(settings, policy: str, seed: int):
+        decide = original(settings, policy, seed)
         if seed != 1:
             return decide
 

@@ -14,7 +14,7 @@ class SuitePlugin(Protocol):
     def score_episode(self, episode: dict[str, Any], events: list[Any]) -> dict[str, Any]: ...
 
 
-PLUGINS = {"latentgym": "testbeds_evals.suites.latentgym"}
+PLUGINS = {"latentgym": "testbeds_evals.suites.latentgym", "mixopt": "testbeds_evals.suites.mixopt"}
 
 
 def plugin(suite: str) -> Any:

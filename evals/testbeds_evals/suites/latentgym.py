@@ -10,6 +10,7 @@ answers θ_k, and the hand-off protocol forks the recorded sequence at K ∈ {2,
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
+from pathlib import Path
 from typing import Any
 
 from langchain_core.messages import AIMessage, BaseMessage, ToolMessage
@@ -55,7 +56,17 @@ def task_boundary(message: ToolMessage) -> str | None:
     return f"task {out['task']}: {steps}; feedback {out.get('feedback')}"
 
 
-def scripted_policy(env_name: str, policy_name: str, seed: int) -> Callable[[Sequence[BaseMessage]], AIMessage]:
+def server_env(db: Path) -> dict[str, str]:
+    """Extra environment for the stdio server (none: latentgym keeps no state on disk)."""
+    return {}
+
+
+def build_kwargs(db: Path) -> dict[str, Any]:
+    return {}
+
+
+def scripted_policy(settings: SequenceSettings, policy_name: str, seed: int
+                    ) -> Callable[[Sequence[BaseMessage]], AIMessage]:
     """A reference policy as a chat-model policy: it reads the task history and observes once, then acts from
     what it was shown (the history matters under the hand-off protocol, where earlier tasks were played for it).
 
@@ -64,7 +75,7 @@ def scripted_policy(env_name: str, policy_name: str, seed: int) -> Callable[[Seq
     finished tasks from the history."""
     if policy_name not in AGENT_POLICIES:
         raise ValueError(f"scripted latentgym agents play one of {', '.join(AGENT_POLICIES)}, not {policy_name!r}")
-    env = get_env(env_name)
+    env = get_env(settings.env)
     policy = make_policy(policy_name, env, seed=seed)
     record: VisibleRecord | None = None
     history: list[dict[str, Any]] | None = None
