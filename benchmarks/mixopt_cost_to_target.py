@@ -122,7 +122,16 @@ def main() -> None:
                         help="folder of the paper's network (default ../shared/data/mixopt if present)")
     parser.add_argument("--jobs", type=int, default=2)
     parser.add_argument("--out", default=None, help="write every study's result as JSON here")
+    parser.add_argument("--plot", default=None, help="write a PNG of the cost distributions here")
+    parser.add_argument("--from-json", default=None, help="summarise and plot a saved --out file, running nothing")
     args = parser.parse_args()
+    if args.from_json:
+        rows = json.loads(Path(args.from_json).read_text())
+        for line in summarise(rows):
+            print(line)
+        if args.plot:
+            plot(rows, Path(args.plot))
+        return
     backends = [("parametric", None)] + ([("network", args.network)] if args.network else [])
     jobs = [(b, p, m, method, seed) for b, p in backends for m in args.metrics for method in args.methods
             for seed in range(args.seeds)]
@@ -137,6 +146,26 @@ def main() -> None:
     print(f"\nsuggest with 200 observations: median {median:.3f} s, p95 {p95:.3f} s (one thread)")
     if args.out:
         Path(args.out).write_text(json.dumps(rows, indent=1))
+    if args.plot:
+        plot(rows, Path(args.plot))
+
+
+def plot(rows: list[dict], path: Path) -> None:
+    """Box plots of cost to target per method, one panel per (backend, metric); misses drawn at the cap."""
+    from matplotlib.figure import Figure
+
+    keys = sorted({(r["backend"], r["metric"]) for r in rows})
+    fig = Figure(figsize=(4.2 * len(keys), 3.8), layout="constrained")
+    axes = fig.subplots(1, len(keys), squeeze=False)[0]
+    for ax, (backend, metric) in zip(axes, keys, strict=True):
+        methods = [m for m in CAPS if any(r["method"] == m for r in rows)]
+        data = [[r["cost"] if r["cost"] is not None else CAPS[m] for r in rows
+                 if (r["backend"], r["metric"], r["method"]) == (backend, metric, m)] for m in methods]
+        ax.boxplot(data, labels=methods)
+        ax.set_yscale("log")
+        ax.set_title(f"{backend}: {metric}", fontsize=9)
+        ax.set_ylabel("cost to within 1% (full 1B runs)")
+    fig.savefig(path, dpi=120)
 
 
 if __name__ == "__main__":

@@ -85,3 +85,27 @@ async def test_a_real_stdio_subprocess_serves_a_study(tmp_path: Path) -> None:
         result = await client.call_tool("run_simulation", {"handle": handle, "mixture": UNIFORM, "size_m": 20,
                                                            "steps": 1000})
     assert not result.is_error and result.structured_content["run"]["metrics"]["loss_stackexchange"] > 0
+
+
+async def test_the_ledger_and_best_so_far_resources_follow_the_runs(tmp_path: Path) -> None:
+    async with Client(build(ServeOptions(), store_path=tmp_path / "s.db")) as client:
+        handle = (await create(client))["handle"]
+        await client.call_tool("run_simulation", {"handle": handle, "mixture": UNIFORM, "size_m": 60, "steps": 2000})
+        await client.call_tool("run_simulation", {"handle": handle, "mixture": UNIFORM, "size_m": 1000,
+                                                  "steps": 19500})
+        ledger = json.loads((await client.read_resource(f"mixopt://study/{handle}/ledger")).contents[0].text)
+        curve = json.loads((await client.read_resource(f"mixopt://study/{handle}/best_so_far")).contents[0].text)
+    assert [e["kind"] for e in ledger] == ["new", "new"]
+    assert ledger[-1]["spent_after"] == pytest.approx(ledger[0]["cost"] + 1.0)
+    assert curve[0]["best_at_target"] is None and curve[1]["best_at_target"] > 0
+
+
+async def test_the_http_transport_serves_a_study(tmp_path: Path) -> None:
+    from testbeds_serving.testing import http_client, serve_http
+
+    async with serve_http(build(ServeOptions(transport="http"), store_path=tmp_path / "s.db")) as url:
+        for mode in ("auto", "legacy"):
+            async with http_client(url, mode=mode) as client:
+                handle = (await create(client))["handle"]
+                runs = (await client.call_tool("suggest", {"handle": handle})).structured_content["runs"]
+    assert runs and all(abs(sum(r["mixture"]) - 1) < 1e-9 for r in runs)
