@@ -30,7 +30,14 @@ from testbeds_serving.errors import InvalidArgument
 from .domains import N_DOMAINS, default_direction
 from .models import Point, Recommendation, RunRecord, RunRequest, StudySpec
 from .simplex import MixtureIndex, candidate_pool, clean, maximin_design, polish
-from .surrogate import FidelityScale, Surrogate, SurrogateOptions, encode, expected_improvement, fit_surrogate
+from .surrogate import (
+    FidelityScale,
+    Surrogate,
+    SurrogateOptions,
+    encode,
+    expected_improvement,
+    fit_surrogate,
+)
 
 CostFn = Callable[[float, int], float]
 # Budgets are sums of floats: a run costing exactly what is left must still fit.
@@ -55,7 +62,11 @@ class Method(Protocol):
 def make_method(name: str, *, seed: int, cost: CostFn) -> Method:
     """A method by name: "mfms" (ours), "random", "gp_ei" or "hyperband". `cost(size_m, steps)` is a
     run's cost from scratch in target-run units."""
-    from .baselines import GPEI, Hyperband, RandomSearch  # baselines build on this module
+    from .baselines import (  # baselines build on this module
+        GPEI,
+        Hyperband,
+        RandomSearch,
+    )
 
     factories: dict[str, Callable[[], Method]] = {
         "mfms": lambda: MFMSAdvisor(seed=seed, cost=cost),

@@ -6,7 +6,16 @@ import math
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
-from .domains import MAX_STEPS, METRICS, MIN_STEPS, N_DOMAINS, SIZES_M, TARGET_SIZE_M, TARGET_STEPS, Direction
+from .domains import (
+    MAX_STEPS,
+    METRICS,
+    MIN_STEPS,
+    N_DOMAINS,
+    SIZES_M,
+    TARGET_SIZE_M,
+    TARGET_STEPS,
+    Direction,
+)
 
 SUM_TOLERANCE = 1e-6
 

@@ -18,7 +18,15 @@ from testbeds_serving import InvalidArgument, Registry, ServeOptions, SuiteServe
 from . import __version__
 from .advisor import make_method
 from .backends import BACKENDS, make_backend
-from .domains import MAX_STEPS, METRICS, MIN_STEPS, SIZES_M, STEP_GRID, TRAIN_DOMAINS, Direction
+from .domains import (
+    MAX_STEPS,
+    METRICS,
+    MIN_STEPS,
+    SIZES_M,
+    STEP_GRID,
+    TRAIN_DOMAINS,
+    Direction,
+)
 from .models import Recommendation, RunRecord, RunRequest, StudySpec
 from .persistence import StudyStore
 from .study import Study

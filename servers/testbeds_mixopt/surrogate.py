@@ -28,7 +28,14 @@ from scipy.special import ndtr
 from sklearn.base import clone
 from sklearn.exceptions import ConvergenceWarning
 from skopt.learning import GaussianProcessRegressor
-from skopt.learning.gaussian_process.kernels import RBF, ConstantKernel, Kernel, Matern, Sum, WhiteKernel
+from skopt.learning.gaussian_process.kernels import (
+    RBF,
+    ConstantKernel,
+    Kernel,
+    Matern,
+    Sum,
+    WhiteKernel,
+)
 
 from .domains import MIN_STEPS, SIZES_M
 from .models import StudySpec

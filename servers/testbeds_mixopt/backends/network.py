@@ -50,8 +50,8 @@ from ..domains import (
     TARGET_SIZE_M,
     TARGET_STEPS,
     default_direction,
-    tokens_per_step,
 )
+from ..noise import loss_noise_sd
 
 WEIGHTS_FILE = "surrogate_mlp.npz"
 FLOPS_FILE = "flops_dataset.csv"
@@ -67,9 +67,6 @@ N_HEADS: dict[int, int] = {20: 8, 60: 8, 150: 12, 300: 16, 500: 16, 700: 16, 100
 DROPPED_FEATURES = (6, 7)
 
 # Observation noise (see the module docstring and design/mixopt.md section 4).
-NOISE_S0 = 0.005
-NOISE_SIZE_EXPONENT = 0.35
-NOISE_DATA_EXPONENT = 0.25
 CHECKPOINT_NOISE_RATIO = 0.3
 ACCURACY_ITEMS: dict[str, int] = {"acc_hellaswag": 10_042, "acc_piqa": 1_838, "acc_arc_easy": 2_376}
 
@@ -133,13 +130,6 @@ def _noise_seed(*keys: int) -> np.random.SeedSequence:
     if any(int(k) < 0 for k in keys):
         raise InvalidArgument(f"seed and run_id must be non-negative integers; got {keys[1:]}")
     return np.random.SeedSequence([int(k) for k in keys])
-
-
-def loss_noise_sd(size_m: float, steps: int) -> float:
-    """Standard deviation of the per-run loss offset at this size and step count (nats)."""
-    n = float(size_m) / 1000.0
-    data_ratio = (steps * tokens_per_step(size_m)) / (TARGET_STEPS * tokens_per_step(TARGET_SIZE_M))
-    return float(NOISE_S0 * n ** -NOISE_SIZE_EXPONENT * data_ratio ** -NOISE_DATA_EXPONENT)
 
 
 def simplex_pool(pool_size: int, rng: np.random.Generator) -> np.ndarray:

@@ -95,13 +95,11 @@ from ..domains import (
     TARGET_SIZE_M,
     TARGET_STEPS,
     TRAIN_DOMAINS,
-    tokens_per_step,
 )
 from ..models import check_mixture
+from ..noise import data_ratio, loss_noise_sd
 
 MIN_SIZE_M, MAX_SIZE_M = 20.0, 1000.0
-D_STAR = TARGET_STEPS * 2**20
-NOISE_S0 = 0.005
 CHECKPOINT_NOISE_SHARE = 0.4  # per-checkpoint sd relative to the per-run offset sd
 SHARED_OFFSET_SHARE = 0.5     # share of the per-run offset variance common to all losses of a run
 _STREAM = zlib.crc32(b"testbeds_mixopt.parametric")
@@ -231,10 +229,6 @@ def _sigmoid(z: np.ndarray) -> np.ndarray:
     return 0.5 * (1.0 + np.tanh(0.5 * z))  # overflow-free logistic
 
 
-def _data_ratio(size_m: float, steps: int) -> float:
-    return steps * tokens_per_step(size_m) / D_STAR
-
-
 class ParametricSimulator:
     """The shipped simulator: losses on seven SlimPajama validation domains and three downstream
     accuracies for any size in [20, 1000] M parameters and steps 100..19,500 on the 100-step grid."""
@@ -274,7 +268,7 @@ class ParametricSimulator:
         self.validate(size_m, steps)
         law_kind = self._check_metric(metric)
         rows = _as_rows(mixtures)
-        n, x = float(size_m) / 1000.0, _data_ratio(float(size_m), int(steps))
+        n, x = float(size_m) / 1000.0, data_ratio(float(size_m), int(steps))
         if law_kind == "loss":
             return LOSS_LAWS[metric].values(rows, n, x)
         return self._accuracy(metric, rows, n, x)
@@ -307,7 +301,7 @@ class ParametricSimulator:
     def noise_sd(self, size_m: float, steps: int) -> float:
         """Standard deviation of a run's loss offset: s0 n^-0.35 (D/D*)^-0.25 nats."""
         self.validate(size_m, steps)
-        return float(NOISE_S0 * (float(size_m) / 1000.0) ** -0.35 * _data_ratio(float(size_m), int(steps)) ** -0.25)
+        return loss_noise_sd(size_m, steps)
 
     def observe(self, mixture: np.ndarray, size_m: float, steps: int, *, seed: int, run_id: int) -> dict[str, float]:
         """Every metric of run `run_id` at `steps`, with noise keyed by (seed, run_id) and the step.
@@ -323,8 +317,8 @@ class ParametricSimulator:
         except (TypeError, ValueError) as exc:
             raise InvalidArgument(str(exc)) from None
         size, n_steps = float(size_m), int(steps)
-        n, x = size / 1000.0, _data_ratio(size, n_steps)
-        sd = NOISE_S0 * n ** -0.35 * x ** -0.25
+        n, x = size / 1000.0, data_ratio(size, n_steps)
+        sd = loss_noise_sd(size, n_steps)
 
         run_rng = np.random.default_rng(np.random.SeedSequence([_STREAM, int(seed), int(run_id)]))
         shared = run_rng.standard_normal()
@@ -440,7 +434,7 @@ def _simplex_candidates(rng: np.random.Generator) -> np.ndarray:
 
 @functools.lru_cache(maxsize=512)
 def _optimum_cached(metric: str, size_m: float, steps: int) -> tuple[tuple[float, ...], float]:
-    n, x = size_m / 1000.0, _data_ratio(size_m, steps)
+    n, x = size_m / 1000.0, data_ratio(size_m, steps)
     if metric in LOSS_LAWS:
         law = LOSS_LAWS[metric]
         r = law.optimum(n)
