@@ -3,15 +3,15 @@
 from __future__ import annotations
 
 import csv
-from pathlib import Path
 
 import pytest
+from conftest import shared_data
 from testbeds_mixopt.backends.parametric import ParametricSimulator
 from testbeds_mixopt.cost import resume_cost, run_cost
 from testbeds_mixopt.domains import SIZES_M
 from testbeds_serving.errors import InvalidArgument
 
-FLOPS_TABLE = Path(__file__).resolve().parents[3] / "shared" / "data" / "mixopt" / "flops_dataset.csv"
+FLOPS_TABLE = shared_data("mixopt", "flops_dataset.csv")
 
 
 def test_a_full_target_run_costs_exactly_one_unit() -> None:

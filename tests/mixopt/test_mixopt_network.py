@@ -11,12 +11,17 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from testbeds_mixopt.backends.network import NetworkSimulator, loss_noise_sd, simplex_pool
+from conftest import shared_data
+from testbeds_mixopt.backends.network import (
+    NetworkSimulator,
+    loss_noise_sd,
+    simplex_pool,
+)
 from testbeds_mixopt.domains import METRICS
 from testbeds_serving.errors import InvalidArgument, NotFound
 
 # ../shared/data/mixopt relative to the repository root.
-DATA = Path(__file__).resolve().parents[3] / "shared" / "data" / "mixopt"
+DATA = shared_data("mixopt")
 pytestmark = pytest.mark.skipif(not (DATA / "surrogate_mlp.npz").is_file(), reason="paper's network data absent")
 
 UNIFORM = np.full((1, 5), 0.2)
