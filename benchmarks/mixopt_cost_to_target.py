@@ -31,7 +31,7 @@ TOLERANCE = 0.01
 SHARED = Path(__file__).resolve().parents[2] / "shared" / "data" / "mixopt"
 
 
-def one_study(args: tuple[str, str | None, str, str, int]) -> dict:
+def one_study(args: tuple[str, str | None, str, str, int, float]) -> dict:
     from testbeds_mixopt.advisor import make_method
     from testbeds_mixopt.backends import make_backend
     from testbeds_mixopt.domains import default_direction
@@ -39,11 +39,11 @@ def one_study(args: tuple[str, str | None, str, str, int]) -> dict:
     from testbeds_mixopt.study import Study
     from testbeds_mixopt.targets import cost_to_target, relative_gap, run_method
 
-    backend_name, path, metric, method_name, seed = args
+    backend_name, path, metric, method_name, seed, cap = args
     backend = make_backend(backend_name, path)
     direction = default_direction(metric)
     _, best = backend.optimum(metric, 1000, 19_500)
-    spec = StudySpec(metric=metric, budget=CAPS[method_name], seed=seed, batch=BATCH.get(method_name, 1))
+    spec = StudySpec(metric=metric, budget=cap, seed=seed, batch=BATCH.get(method_name, 1))
     study = Study(spec=spec, backend=backend, method=method_name)
     method = make_method(method_name, seed=seed, cost=backend.cost)
     started = time.perf_counter()
@@ -53,7 +53,7 @@ def one_study(args: tuple[str, str | None, str, str, int]) -> dict:
     by_size: dict[str, float] = {}
     for entry in study.ledger:
         by_size[str(int(entry.size_m))] = by_size.get(str(int(entry.size_m)), 0.0) + entry.cost
-    return {"backend": backend_name, "metric": metric, "method": method_name, "seed": seed, "cost": cost,
+    return {"backend": backend_name, "metric": metric, "method": method_name, "seed": seed, "cap": cap, "cost": cost,
             "spent": study.spent, "runs": len(study.runs), "seconds": time.perf_counter() - started,
             "cost_by_size": by_size}
 
@@ -76,7 +76,7 @@ def summarise(rows: list[dict]) -> list[str]:
             # A miss counts as more than the cap: it sorts last, so the median is honest while solved >= half.
             costs = [r["cost"] if r["cost"] is not None else float("inf") for r in mine]
             solved = sum(c != float("inf") for c in costs)
-            finite = [c if c != float("inf") else CAPS[method] for c in costs]
+            finite = [c if c != float("inf") else r.get("cap", CAPS[method]) for c, r in zip(costs, mine, strict=True)]
             lo, med, hi = quartiles(finite)
             censored = solved < len(costs) / 2
             medians[method] = (med, censored)
@@ -123,6 +123,8 @@ def main() -> None:
     parser.add_argument("--jobs", type=int, default=2)
     parser.add_argument("--out", default=None, help="write every study's result as JSON here")
     parser.add_argument("--plot", default=None, help="write a PNG of the cost distributions here")
+    parser.add_argument("--cap", nargs="+", default=[], metavar="METHOD=UNITS",
+                        help="override a method's budget cap, e.g. mfms=10 (misses count as beyond the cap)")
     parser.add_argument("--from-json", default=None, help="summarise and plot a saved --out file, running nothing")
     args = parser.parse_args()
     if args.from_json:
@@ -132,9 +134,12 @@ def main() -> None:
         if args.plot:
             plot(rows, Path(args.plot))
         return
+    for item in args.cap:
+        method, units = item.split("=")
+        CAPS[method] = float(units)
     backends = [("parametric", None)] + ([("network", args.network)] if args.network else [])
-    jobs = [(b, p, m, method, seed) for b, p in backends for m in args.metrics for method in args.methods
-            for seed in range(args.seeds)]
+    jobs = [(b, p, m, method, seed, CAPS[method]) for b, p in backends for m in args.metrics
+            for method in args.methods for seed in range(args.seeds)]
     started = time.perf_counter()
     with ProcessPoolExecutor(args.jobs) as pool:
         rows = list(pool.map(one_study, jobs))
@@ -159,9 +164,9 @@ def plot(rows: list[dict], path: Path) -> None:
     axes = fig.subplots(1, len(keys), squeeze=False)[0]
     for ax, (backend, metric) in zip(axes, keys, strict=True):
         methods = [m for m in CAPS if any(r["method"] == m for r in rows)]
-        data = [[r["cost"] if r["cost"] is not None else CAPS[m] for r in rows
+        data = [[r["cost"] if r["cost"] is not None else r.get("cap", CAPS[m]) for r in rows
                  if (r["backend"], r["metric"], r["method"]) == (backend, metric, m)] for m in methods]
-        ax.boxplot(data, labels=methods)
+        ax.boxplot(data, tick_labels=methods)
         ax.set_yscale("log")
         ax.set_title(f"{backend}: {metric}", fontsize=9)
         ax.set_ylabel("cost to within 1% (full 1B runs)")
