@@ -71,14 +71,14 @@ def compact_table(summary: Summary) -> Table:
     """One line per (env, policy): the report's full table is in report.md."""
     table = Table(title=summary.title, title_justify="left")
     for key in summary.group_by:
-        table.add_column(key)
+        table.add_column(key, no_wrap=True)
     for metric in summary.metrics:
         table.add_column(COLUMNS.get(metric, metric), justify="right")
     for group in summary.groups:
         cells = [str(group.key[k]) for k in summary.group_by]
         for metric in summary.metrics:
             m = group.metrics[metric]
-            cells.append("—" if m.mean is None else f"{m.mean:.2f}" + ("" if m.se is None else f" ± {m.se:.2f}"))
+            cells.append("—" if m.mean is None else f"{m.mean:.2f}" + ("" if m.se is None else f"±{m.se:.2f}"))
         table.add_row(*cells)
     return table
 
@@ -111,7 +111,7 @@ def mixopt_demo(db: Path, out: Path, *, budget: float, show_progress: bool, cons
     for name in ("method", *MIXOPT_COLUMNS.values()):
         table.add_column(name, justify="left" if name == "method" else "right")
     by_method = {}
-    for row in rows:
+    for row in sorted(rows, key=lambda r: MIXOPT_METHODS.index(r["settings"]["method"])):
         m = row["metrics"]
         by_method[row["settings"]["method"]] = m
         cost = m["cost_to_1pct"]
