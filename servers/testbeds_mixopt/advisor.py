@@ -273,7 +273,8 @@ class MFMSAdvisor:
         return model.predict(encode(mixtures, size_m, steps, scale=scale, options=self.options))
 
     def recommend(self, spec: StudySpec, points: list[Point], runs: list[RunRecord]) -> Recommendation:
-        """argmin over observed mixtures of the posterior mean at (target size, target steps)."""
+        """argmin over observed mixtures of the posterior mean at (target size, target steps), preferring
+        mixtures already trained at the target unless another is better by two standard deviations."""
         h = History(spec, points, runs, self.cost)
         fitted = self._fit(h)
         if fitted is None:
@@ -282,6 +283,14 @@ class MFMSAdvisor:
         model, observed, scale = fitted
         mu, sd = self._predict(model, scale, observed, spec.target_size_m, spec.target_steps)
         best = int(np.argmin(mu))
+        # Once mixtures have been trained at the target, prefer the best of those unless an untried one is
+        # better even pessimistically (mean + 2 sd): extrapolation from small runs is often overconfident,
+        # and a confirmed recommendation needs no confirmation run.
+        confirmed = [i for i, m in enumerate(observed) if h.trained_at_target(m)]
+        if confirmed and best not in confirmed:
+            tried = min(confirmed, key=lambda i: mu[i])
+            if not mu[best] + 2.0 * sd[best] < mu[tried]:
+                best = tried
         mixture = clean(observed[best])[0]
         return Recommendation(mixture=[float(v) for v in mixture], predicted=float(h.sign * mu[best]),
                               sd=float(sd[best]), trained_at_target=h.trained_at_target(mixture))

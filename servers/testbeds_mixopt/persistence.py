@@ -23,11 +23,14 @@ class StudyStore:
         self.path.parent.mkdir(parents=True, exist_ok=True)
         self.db = sqlite_utils.Database(connect(self.path))
         self._lock = threading.Lock()
-        if "studies" not in self.db.table_names():
-            self.db["studies"].create({"handle": str, "spec": str, "backend": str, "backend_path": str,
-                                       "method": str, "runs": str, "points": str, "ledger": str,
-                                       "checkpoints": str, "created_at": str, "updated_at": str},
-                                      pk="handle")
+        # Several servers may open a fresh file at once (the harness runs episodes in parallel): create the
+        # table idempotently inside one write transaction.
+        with self._lock, self.db.conn:
+            self.db.conn.execute("BEGIN IMMEDIATE")
+            self.db.conn.execute(
+                "CREATE TABLE IF NOT EXISTS studies (handle TEXT PRIMARY KEY, spec TEXT, backend TEXT, "
+                "backend_path TEXT, method TEXT, runs TEXT, points TEXT, ledger TEXT, checkpoints TEXT, "
+                "created_at TEXT, updated_at TEXT)")
 
     def save(self, handle: str, study: Study, backend_name: str, backend_path: str | None) -> None:
         now = datetime.now(UTC).isoformat()

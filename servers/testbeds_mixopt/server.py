@@ -136,6 +136,16 @@ def build(options: ServeOptions | None = None, store_path: str | Path | None = N
         sim = make_backend(backend, backend_path)
         if spec.metric not in sim.metrics:
             raise InvalidArgument(f"the {backend} backend has no metric {metric!r}; it has {', '.join(sim.metrics)}")
+        # The advisor proposes only sizes the backend answers (a table holds the sizes it logged).
+        sizes = [s for s in spec.sizes_m if s in sim.sizes_m]
+        if spec.target_size_m not in sizes:
+            raise InvalidArgument(f"the {backend} backend cannot train the target size {spec.target_size_m}M; it "
+                                  f"answers sizes {', '.join(f'{s}M' for s in sim.sizes_m)}")
+        try:
+            sim.validate(spec.target_size_m, spec.target_steps)
+        except InvalidArgument as exc:
+            raise InvalidArgument(f"the {backend} backend cannot run the target: {exc}") from None
+        spec = spec.model_copy(update={"sizes_m": sizes})
         study = Study(spec=spec, backend=sim, method=method)
         info = {"backend": backend, "backend_path": backend_path, "seed": seed, "method": method}
         handle = studies.create(study, evaluator_info=info)
@@ -163,7 +173,8 @@ def build(options: ServeOptions | None = None, store_path: str | Path | None = N
     ) -> RunResult:
         """Train a model on the simulator and charge its cost to the budget. Reports every metric at the run's
         end and at free intermediate checkpoints (1k, 2k, 4k, 8k, 12k steps)."""
-        async with studies.use(handle) as entry:
+        # atomic: if saving fails after the run was applied, the in-memory study rolls back with it.
+        async with studies.use(handle, atomic=True) as entry:
             study = entry.state
             try:
                 request = RunRequest(mixture=mixture, size_m=size_m, steps=steps, resume_run=resume_run)
@@ -185,8 +196,9 @@ def build(options: ServeOptions | None = None, store_path: str | Path | None = N
         metrics: Annotated[dict[str, float], Field(description="Measured metrics; must include the objective.")],
         cost: Annotated[float | None, Field(ge=0, description="Cost to charge (default: the cost model).")] = None,
     ) -> RunResult:
-        """Record the result of a run you trained yourself, so the advisor learns from it."""
-        async with studies.use(handle) as entry:
+        """Record the result of a run you trained yourself, so the advisor learns from it. The cost is charged
+        to the budget (default: the cost model's price of such a run; pass 0 for a run that was free to you)."""
+        async with studies.use(handle, atomic=True) as entry:
             study = entry.state
             record = study.add_user_run(mixture, size_m, steps, metrics, cost)
             save(handle, study, entry.evaluator_info)

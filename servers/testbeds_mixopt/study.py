@@ -15,7 +15,7 @@ import numpy as np
 from testbeds_serving.errors import InvalidArgument, NotFound
 
 from .backends.base import Backend
-from .domains import checkpoints_of, default_direction
+from .domains import METRICS, checkpoints_of, default_direction
 from .models import Point, RecordedRun, RunRecord, RunRequest, StudySpec, check_mixture
 
 COST_SLACK = 1e-9
@@ -110,9 +110,13 @@ class Study:
         except ValueError as exc:
             raise InvalidArgument(str(exc)) from None
         self.backend.validate(size_m, steps)
-        bad = {k: v for k, v in metrics.items() if not isinstance(v, int | float) or not math.isfinite(v)}
+        unknown = sorted(set(metrics) - set(METRICS))
+        if unknown:
+            raise InvalidArgument(f"unknown metric(s) {', '.join(unknown)}; known: {', '.join(METRICS)}")
+        bad = {k: v for k, v in metrics.items()
+               if isinstance(v, bool) or not isinstance(v, int | float) or not math.isfinite(v)}
         if bad:
-            raise InvalidArgument(f"metrics must be finite numbers; got {bad}")
+            raise InvalidArgument(f"metrics must be finite numbers (not NaN or infinity); got {bad}")
         if self.spec.metric not in metrics:
             raise InvalidArgument(f"the result must include the study's objective {self.spec.metric!r}")
         charged = self.backend.cost(size_m, steps) if cost is None else float(cost)
