@@ -109,3 +109,18 @@ async def test_the_http_transport_serves_a_study(tmp_path: Path) -> None:
                 handle = (await create(client))["handle"]
                 runs = (await client.call_tool("suggest", {"handle": handle})).structured_content["runs"]
     assert runs and all(abs(sum(r["mixture"]) - 1) < 1e-9 for r in runs)
+
+
+async def test_a_table_without_the_target_size_is_refused_and_one_with_it_limits_the_sizes(tmp_path: Path) -> None:
+    header = "wikipedia,stackexchange,github,arxiv,book,size_m,steps,loss_stackexchange\n"
+    small = tmp_path / "small.csv"
+    small.write_text(header + "0.2,0.2,0.2,0.2,0.2,20,19500,1.3\n0.2,0.2,0.2,0.2,0.2,60,19500,1.1\n")
+    full = tmp_path / "full.csv"
+    full.write_text(header + "0.2,0.2,0.2,0.2,0.2,20,19500,1.3\n0.2,0.2,0.2,0.2,0.2,1000,19500,0.9\n"
+                    "0,1,0,0,0,1000,19500,0.85\n")
+    async with Client(build(ServeOptions(), store_path=tmp_path / "s.db")) as client:
+        refused = await client.call_tool("create_study", {"backend": "table", "backend_path": str(small),
+                                                          "metric": "loss_stackexchange"})
+        assert refused.is_error and "target size 1000M" in refused.content[0].text
+        made = await create(client, backend="table", backend_path=str(full))
+    assert made["spec"]["sizes_m"] == [20, 1000]

@@ -84,3 +84,23 @@ def test_a_study_survives_a_round_trip_through_its_store(tmp_path: Path) -> None
     assert loaded.runs == study.runs and loaded.points == study.points and loaded.ledger == study.ledger
     assert loaded.spec == study.spec and loaded.best_so_far() == study.best_so_far()
     assert store.load("nope") is None
+
+
+def test_several_servers_can_open_a_fresh_study_store_at_once(tmp_path: Path) -> None:
+    from concurrent.futures import ThreadPoolExecutor
+
+    path = tmp_path / "fresh.db"
+    with ThreadPoolExecutor(6) as pool:
+        stores = list(pool.map(lambda _: StudyStore(path), range(6)))
+    study = new_study()
+    stores[0].save("h", study, "parametric", None)
+    assert stores[5].load("h") is not None
+
+
+def test_unknown_or_boolean_metrics_in_a_user_result_are_refused() -> None:
+    study = new_study()
+    with pytest.raises(InvalidArgument, match="unknown metric"):
+        study.add_user_run(UNIFORM, 150, 6_000, {"loss_stackexchange": 1.0, "bogus": 2.0})
+    with pytest.raises(InvalidArgument, match="finite numbers"):
+        study.add_user_run(UNIFORM, 150, 6_000, {"loss_stackexchange": True})
+    assert study.runs == []
