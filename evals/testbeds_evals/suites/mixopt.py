@@ -66,7 +66,9 @@ def start_call(settings: StudySettings, seed: int) -> tuple[str, dict[str, Any]]
 
 
 def default_max_steps(settings: StudySettings) -> int:
-    return 600
+    """Model turns: the advisor loop spends about two per run (run, recommend) plus one per suggest, and mfms
+    buys on the order of 50-100 cheap runs per unit of budget."""
+    return int(300 + 600 * settings.budget)
 
 
 def task_boundary(message: ToolMessage) -> str | None:
