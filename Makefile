@@ -23,6 +23,7 @@ test: $(STAMP)
 
 bench: $(STAMP)
 	$(BIN)/python benchmarks/latentgym_overhead.py
+	OMP_NUM_THREADS=1 $(BIN)/python benchmarks/mixopt_cost_to_target.py --seeds 20 --jobs 2
 
 clean:
-	rm -rf $(VENV) runs.db report .pytest_cache
+	rm -rf $(VENV) runs.db runs.db-* runs.studies.db* report .pytest_cache
