@@ -22,6 +22,8 @@ from testbeds_latentgym.play import fork, handoff_return, new_sequence, run_refe
 from testbeds_latentgym.policies import make_policy
 from testbeds_latentgym.sequence import VisibleRecord
 
+from . import fresh_results
+
 SUITE = "latentgym"
 SCORER = "latentgym"
 SERVER_MODULE = "testbeds_latentgym"
@@ -83,18 +85,13 @@ def scripted_policy(settings: SequenceSettings, policy_name: str, seed: int
 
     def decide(messages: Sequence[BaseMessage]) -> AIMessage:
         nonlocal record, history
-        for message in messages:
-            if not isinstance(message, ToolMessage) or message.tool_call_id in consumed:
-                continue
-            consumed.add(message.tool_call_id)
-            if message.status == "error" or not isinstance(message.artifact, dict):
-                continue
-            if message.name == "task_history" and history is None:
-                history = message.artifact["tasks"]
-            elif message.name == "observe" and record is None and history is not None:
-                record = VisibleRecord(env, message.artifact, history)
-            elif message.name == "act" and record is not None:
-                record.apply(message.artifact)
+        for name, result in fresh_results(messages, consumed):
+            if name == "task_history" and history is None:
+                history = result["tasks"]
+            elif name == "observe" and record is None and history is not None:
+                record = VisibleRecord(env, result, history)
+            elif name == "act" and record is not None:
+                record.apply(result)
         if history is None:
             return call_tools(tool_call("task_history"))
         if record is None:

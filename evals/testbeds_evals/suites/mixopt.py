@@ -20,6 +20,8 @@ from testbeds_mixopt.backends import make_backend
 from testbeds_mixopt.domains import TARGET_SIZE_M, TARGET_STEPS, default_direction
 from testbeds_mixopt.targets import Checkpoint, cost_to_target, relative_gap
 
+from . import fresh_results
+
 SUITE = "mixopt"
 SCORER = "mixopt"
 SERVER_MODULE = "testbeds_mixopt"
@@ -86,19 +88,14 @@ def scripted_policy(settings: StudySettings, policy_name: str, seed: int
     state = {"done": False, "recommendation": None}
 
     def decide(messages: Sequence[BaseMessage]) -> AIMessage:
-        for message in messages:
-            if not isinstance(message, ToolMessage) or message.tool_call_id in consumed:
-                continue
-            consumed.add(message.tool_call_id)
-            if message.status == "error" or not isinstance(message.artifact, dict):
-                continue
-            if message.name == "suggest":
-                runs = message.artifact["runs"]
+        for name, result in fresh_results(messages, consumed):
+            if name == "suggest":
+                runs = result["runs"]
                 if not runs:
                     state["done"] = True
                 queue.extend({k: r[k] for k in ("mixture", "size_m", "steps", "resume_run")} for r in runs)
-            elif message.name == "recommend":
-                state["recommendation"] = message.artifact
+            elif name == "recommend":
+                state["recommendation"] = result
         last = messages[-1]
         if isinstance(last, ToolMessage) and last.name == "recommend" and state["done"]:
             rec = state["recommendation"] or {}
