@@ -18,7 +18,7 @@ import numpy as np
 from pydantic import BaseModel
 
 from .envs.base import TIE, LatentEnv, TaskView
-from .inference import belief_after, events, expected_information_gain, predictive
+from .inference import events, expected_information_gain, predictive
 from .latent import entropy_bits
 from .sequence import Sequence as LatentSequence
 
@@ -191,6 +191,8 @@ def posterior_trace(seq: LatentSequence) -> str:
     action (top answers), as the evaluator sees them."""
     env = seq.env
     trace = []
+    committed = {0: env.prior}  # b_{k-1} by task: the last event of each task is its committed belief
+    p0_cache: dict[int, np.ndarray] = {}
     for ev in events(env, seq.views):
         top = ev.belief.argsort()[::-1][:10]
         row: dict[str, Any] = {"task": ev.task + 1, "tag": ev.tag, "kind": ev.kind, "step": ev.step,
@@ -199,11 +201,14 @@ def posterior_trace(seq: LatentSequence) -> str:
                                        for i in top if ev.belief[i] > 0]}
         if ev.kind == "step":
             view = seq.views[ev.task]
-            p0 = predictive(env, belief_after(env, seq.views[:ev.task]), ev.task)
+            if ev.task not in p0_cache:
+                p0_cache[ev.task] = predictive(env, committed[ev.task], ev.task)
+            p0 = p0_cache[ev.task]
             answer = env.in_task_posterior(p0, view.prefix(ev.step + 1))
             best = answer.argsort()[::-1][:5]
             row["answer_true"] = float(answer[seq.thetas[ev.task]])
             row["answer_top"] = [{"answer": env.theta_label(int(t)), "p": float(answer[t])}
                                  for t in best if answer[t] > 0]
         trace.append(row)
+        committed[ev.task + 1] = ev.belief
     return json.dumps({"latent": env.hypotheses[seq.z].name, "events": trace})
