@@ -144,8 +144,8 @@ async def run_many(db: Path, model: str, specs: Sequence[EpisodeSpec], *, transp
         raise ValueError("one run holds one suite")
     policies = sorted({s.policy or "" for s in specs})
     with Store(db) as store:
-        run_id = store.create_run(suite=suites.pop(), model=model if model != "scripted" else
-                                  "scripted:" + "+".join(policies), seed=specs[0].seed if specs else None,
+        run_id = store.create_run(suite=suites.pop(), model=model_label(model, "+".join(policies)),
+                                  seed=specs[0].seed if specs else None,
                                   config={**(config or {}), "transport": transport, "episodes": len(specs)})
     results: list[EpisodeResult | None] = [None] * len(specs)
     limiter = anyio.CapacityLimiter(concurrency)
