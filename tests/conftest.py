@@ -18,3 +18,16 @@ def shared_data(*parts: str) -> Path:
     `$TESTBEDS_SHARED/data`): read from there, never copied into the repository."""
     root = Path(os.environ.get("TESTBEDS_SHARED", Path(__file__).resolve().parents[2] / "shared"))
     return root.joinpath("data", *parts)
+
+
+def require_soffice() -> None:
+    """Skip where LibreOffice is absent, except in CI: `.ci/run` installs it and sets TESTBEDS_REQUIRE_SOFFICE, so
+    a missing engine there fails instead of silently skipping the agreement tests."""
+    from testbeds_sheets.engine.libreoffice import soffice_available
+
+    if soffice_available():
+        return
+    if os.environ.get("TESTBEDS_REQUIRE_SOFFICE"):
+        pytest.fail("LibreOffice is required here (TESTBEDS_REQUIRE_SOFFICE is set), but soffice or python3-uno "
+                    "is missing")
+    pytest.skip("LibreOffice (soffice and python3-uno) is not installed")
