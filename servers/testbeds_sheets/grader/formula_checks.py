@@ -1,0 +1,556 @@
+"""Formula checks, all from the tokens parsed once in `Book`: readability, edge cases, hard-coding, range hygiene
+and absolute references. Each returns a `CheckResult` naming the offending cells."""
+
+from __future__ import annotations
+
+from collections import Counter
+
+from openpyxl.formula.tokenizer import Token
+from openpyxl.utils.cell import get_column_letter
+
+from ..engine.values import Evaluation, is_error
+from .book import Book, Cell, Ref
+from .locate import Located
+from .report import CheckResult, make_check
+
+ALLOWED_NUMBERS = {0.0, 1.0, 2.0, 12.0, 100.0, 365.0, 1000.0}
+# (function, argument index) slots where a literal number is idiom, not a buried assumption
+IDIOMATIC_SLOTS: dict[str, set[int]] = {
+    "ROUND": {1}, "ROUNDUP": {1}, "ROUNDDOWN": {1}, "TRUNC": {1}, "FLOOR": {1}, "CEILING": {1}, "MROUND": {1},
+    "VLOOKUP": {2, 3}, "HLOOKUP": {2, 3}, "MATCH": {2}, "XMATCH": {2, 3}, "XLOOKUP": {4, 5},
+    "INDEX": {1, 2, 3}, "CHOOSE": {0}, "OFFSET": {1, 2, 3, 4}, "SUBTOTAL": {0}, "AGGREGATE": {0, 1},
+    "PMT": {4}, "PV": {4}, "FV": {4}, "NPER": {4}, "IPMT": {1, 5}, "PPMT": {1, 5}, "RATE": {4, 5},
+    "CUMIPMT": {3, 4, 5}, "CUMPRINC": {3, 4, 5}, "IRR": {1}, "XIRR": {2}, "DDB": {3, 4}, "VDB": {3, 4, 5, 6},
+    "DB": {3, 4}, "SYD": {3}, "DATE": {0, 1, 2}, "EDATE": {1}, "EOMONTH": {1}, "YEARFRAC": {2}, "DAYS360": {2},
+    "WEEKDAY": {1}, "WEEKNUM": {1}, "TEXT": {1}, "LARGE": {1}, "SMALL": {1}, "PERCENTILE": {1}, "QUARTILE": {1},
+    "LEFT": {1}, "RIGHT": {1}, "MID": {1, 2}, "MOD": {1}, "RANK": {2},
+}
+LOOKUPS = {"VLOOKUP", "HLOOKUP", "MATCH", "XMATCH", "LOOKUP", "XLOOKUP"}
+TRAPS = {"IFERROR", "IFNA"}
+MAX_LENGTH, MAX_NESTING, MAX_CALLS = 120, 3, 5
+
+
+def _summary(what: str, eligible: int, offending: list[str], notes: list[str] | None = None, limit: int = 12) -> str:
+    if eligible == 0:
+        return f"nothing to check: {what}"
+    text = f"{eligible - len(offending)}/{eligible} {what}"
+    shown = notes if notes is not None else offending
+    if shown:
+        text += ": " + "; ".join(shown[:limit]) + (f" (+{len(shown) - limit} more)" if len(shown) > limit else "")
+    return text
+
+
+def _target(ref: Ref) -> tuple:
+    return (ref.sheet, ref.min_row, ref.min_col, ref.max_row, ref.max_col)
+
+
+def _r1c1(ref: Ref, cell: Cell) -> str:
+    if ref.kind == "name":
+        return ref.text.upper()
+
+    def corner(row: int, col: int, row_abs: bool, col_abs: bool) -> str:
+        r = f"R{row}" if row_abs else f"R[{row - cell.row}]"
+        c = f"C{col}" if col_abs else f"C[{col - cell.col}]"
+        return r + c
+
+    sheet = "" if ref.sheet == cell.sheet else ref.sheet + "!"
+    first = corner(ref.min_row, ref.min_col, ref.row_abs, ref.col_abs)
+    if ref.is_single and ref.kind == "cell":
+        return sheet + first
+    return sheet + first + ":" + corner(ref.max_row, ref.max_col, ref.last_row_abs, ref.last_col_abs)
+
+
+class FormulaIndex:
+    """Per-cell derived forms (R1C1 atoms, absolute keys) and row runs, computed once for all formula checks."""
+
+    def __init__(self, book: Book) -> None:
+        self.book = book
+        self.atoms: dict[str, list[tuple[str, str | None, tuple | None]]] = {}
+        for c in book.formula_cells:
+            if c.unparsable:
+                continue
+            refs = iter(c.refs)
+            atoms: list[tuple[str, str | None, tuple | None]] = []
+            for t in c.tokens:
+                if t.type == Token.WSPACE:
+                    continue
+                if t.type == Token.OPERAND and t.subtype == Token.RANGE:
+                    parsed = book.parse_ref(t.value, c.sheet)
+                    if parsed is not None:
+                        ref = next(refs)
+                        atoms.append(("ref", _r1c1(ref, c), _target(ref)))
+                        continue
+                atoms.append((t.value.upper() if t.type == Token.FUNC else t.value, None, None))
+            self.atoms[c.key] = atoms
+        self.runs: list[list[Cell]] = []
+        for sheet, rows in book.rows.items():
+            for row in rows.values():
+                run: list[Cell] = []
+                for col in sorted(row):
+                    c = row[col]
+                    if c.is_formula and not c.unparsable and run and run[-1].col == col - 1:
+                        run.append(c)
+                    else:
+                        if len(run) >= 2:
+                            self.runs.append(run)
+                        run = [c] if c.is_formula and not c.unparsable else []
+                if len(run) >= 2:
+                    self.runs.append(run)
+
+    def r1c1(self, key: str) -> tuple:
+        return tuple(a if kind == "ref" or a is None else kind for kind, a, _ in self.atoms[key])
+
+    def compatible(self, a: str, b: str) -> bool:
+        """Same formula copied: per atom the R1C1 form agrees, or both point at the very same cell."""
+        xa, xb = self.atoms[a], self.atoms[b]
+        if len(xa) != len(xb):
+            return False
+        for (ka, ra, ta), (kb, rb, tb) in zip(xa, xb):
+            if ra is None or rb is None:
+                if ka != kb or ra != rb:
+                    return False
+            elif ra != rb and ta != tb:
+                return False
+        return True
+
+
+def _no_formulas(names: list[tuple[str, str]]) -> list[CheckResult]:
+    return [make_check(n, crit, 1, ["(workbook)"], "the workbook holds no formula: nothing was computed", score=0.0)
+            for n, crit in names]
+
+
+FORMULA_CHECKS = [
+    ("formula_length", "formula_readability"), ("row_consistency", "formula_readability"),
+    ("duplicate_calc", "formula_readability"), ("error_traps", "edge_cases"), ("no_errors", "edge_cases"),
+    ("no_cycles", "edge_cases"), ("outputs_are_formulas", "hardcoding"), ("no_buried_constants", "hardcoding"),
+    ("no_whole_columns", "range_hygiene"), ("no_self_ranges", "range_hygiene"),
+    ("sums_cover_timeline", "range_hygiene"), ("absolute_refs", "absolute_refs"),
+]
+
+
+def formula_checks(book: Book, ev: Evaluation, outputs: dict[str, Located]) -> list[CheckResult]:
+    """Every deterministic Formula check except `inputs_linked` (which needs the perturbation runs)."""
+    if not book.formula_cells:
+        return _no_formulas(FORMULA_CHECKS)
+    index = FormulaIndex(book)
+    return [
+        formula_length(book), row_consistency(index), duplicate_calc(book, index), error_traps(book),
+        no_errors(book, ev), no_cycles(book), outputs_are_formulas(book, outputs), no_buried_constants(book),
+        no_whole_columns(book), no_self_ranges(book), sums_cover_timeline(book), absolute_refs(index),
+    ]
+
+
+# -- readability ---------------------------------------------------------------------------------------------------
+def formula_length(book: Book) -> CheckResult:
+    offending, notes = [], []
+    for c in book.formula_cells:
+        depth = nesting = calls = 0
+        for t in c.tokens:
+            if t.type == Token.FUNC and t.subtype == Token.OPEN:
+                calls += 1
+                depth += 1
+                nesting = max(nesting, depth)
+            elif t.type == Token.FUNC and t.subtype == Token.CLOSE:
+                depth -= 1
+        reasons = []
+        if len(c.formula) - 1 > MAX_LENGTH:
+            reasons.append(f"{len(c.formula) - 1} characters")
+        if nesting > MAX_NESTING:
+            reasons.append(f"functions nested {nesting} deep")
+        if calls > MAX_CALLS:
+            reasons.append(f"{calls} function calls")
+        if reasons:
+            offending.append(c.key)
+            notes.append(f"{c.key} ({', '.join(reasons)})")
+    return make_check("formula_length", "formula_readability", len(book.formula_cells), offending,
+                      _summary(f"formulas within {MAX_LENGTH} characters, nesting {MAX_NESTING}, {MAX_CALLS} calls",
+                               len(book.formula_cells), offending, notes))
+
+
+def _covers_run(cell: Cell, run: list[Cell]) -> bool:
+    """A row total: one of its ranges spans 2+ cells of its own run."""
+    cols = {c.col for c in run}
+    for r in cell.refs:
+        if r.sheet == cell.sheet and r.min_row <= cell.row <= r.max_row and not r.is_single:
+            if len(cols & set(range(r.min_col, r.max_col + 1))) >= 2:
+                return True
+    return False
+
+
+def row_consistency(index: FormulaIndex) -> CheckResult:
+    eligible, offending, notes = 0, [], []
+    for run in index.runs:
+        body = [c for c in run[1:] if not _covers_run(c, run)]
+        if len(body) < 2:
+            continue
+        counts = Counter(index.r1c1(c.key) for c in body)
+        top = counts.most_common(1)[0][0]
+        rep = next(c for c in body if index.r1c1(c.key) == top)
+        eligible += len(body)
+        for c in body:
+            if not index.compatible(c.key, rep.key):
+                offending.append(c.key)
+                notes.append(f"{c.key} differs from {rep.key} ({c.formula} vs {rep.formula})")
+    return make_check("row_consistency", "formula_readability", eligible, offending,
+                      _summary("formulas along copied rows are the same formula (first period apart)",
+                               eligible, offending, notes))
+
+
+def duplicate_calc(book: Book, index: FormulaIndex) -> CheckResult:
+    seen: dict[tuple, Cell] = {}
+    eligible, offending, notes = 0, [], []
+    for c in book.formula_cells:
+        atoms = index.atoms.get(c.key)
+        if not atoms or not c.refs or len([a for a in atoms if a[0] != "="]) <= 1:
+            continue  # links and single references are how a result is reused, not a recalculation
+        eligible += 1
+        key = tuple(t if t is not None else k for k, _, t in atoms)
+        first = seen.get(key)
+        if first is None:
+            seen[key] = c
+        elif (first.sheet, first.row) != (c.sheet, c.row) or index.r1c1(first.key) != index.r1c1(c.key):
+            # one formula copied along a row onto fixed cells is a flat timeline line, not a recalculation
+            offending.append(c.key)
+            notes.append(f"{c.key} recomputes {first.key} ({c.formula}); link to it instead")
+    return make_check("duplicate_calc", "formula_readability", eligible, offending,
+                      _summary("calculations done once", eligible, offending, notes))
+
+
+# -- edge cases ----------------------------------------------------------------------------------------------------
+def _stacks(c: Cell) -> list[tuple[tuple[str, int], ...]]:
+    """For each token, the enclosing (function, argument index) pairs."""
+    out, stack = [], []
+    for t in c.tokens:
+        if t.type == Token.FUNC and t.subtype == Token.OPEN:
+            out.append(tuple((f, a) for f, a in stack if f != "("))
+            stack.append([t.value[:-1].upper(), 0])
+            continue
+        if t.type == Token.PAREN and t.subtype == Token.OPEN:
+            stack.append(["(", 0])
+        elif t.type in (Token.FUNC, Token.PAREN) and t.subtype == Token.CLOSE and stack:
+            stack.pop()
+        elif t.type == Token.SEP and t.subtype == Token.ARG and stack:
+            stack[-1][1] += 1
+        out.append(tuple((f, a) for f, a in stack if f != "("))
+    return out
+
+
+def _calculated(book: Book, ref: Ref) -> bool:
+    if not ref.is_single:
+        return False
+    c = book.at(ref.sheet, ref.min_row, ref.min_col)
+    return c is not None and c.is_formula
+
+
+def error_traps(book: Book) -> CheckResult:
+    eligible, offending, notes = 0, [], []
+    for c in book.formula_cells:
+        if c.unparsable:
+            continue
+        toks = [t for t in c.tokens]
+        stacks = _stacks(c)
+        risky: list[tuple[int, str, list[tuple]]] = []  # (token index, what, divisor targets)
+        for i, t in enumerate(toks):
+            if t.type == Token.OP_IN and t.value == "/":
+                j = i + 1
+                while j < len(toks) and toks[j].type == Token.WSPACE:
+                    j += 1
+                if j >= len(toks):
+                    continue
+                nt = toks[j]
+                if nt.type == Token.OPERAND and nt.subtype == Token.RANGE:
+                    ref = book.parse_ref(nt.value, c.sheet)
+                    if ref is not None and _calculated(book, ref):
+                        risky.append((i, f"division by {nt.value}", [_target(ref)]))
+                elif nt.type == Token.PAREN and nt.subtype == Token.OPEN:
+                    depth, k, minus, targets = 0, j, False, []
+                    while k < len(toks):
+                        tk = toks[k]
+                        if tk.subtype == Token.OPEN and tk.type in (Token.PAREN, Token.FUNC):
+                            depth += 1
+                        elif tk.subtype == Token.CLOSE and tk.type in (Token.PAREN, Token.FUNC):
+                            depth -= 1
+                            if depth == 0:
+                                break
+                        elif depth == 1 and tk.type == Token.OP_IN and tk.value == "-":
+                            minus = True
+                        elif tk.type == Token.OPERAND and tk.subtype == Token.RANGE:
+                            ref = book.parse_ref(tk.value, c.sheet)
+                            if ref is not None:
+                                targets.append((ref, _target(ref)))
+                        k += 1
+                    if minus and any(_calculated(book, r) for r, _ in targets):
+                        risky.append((i, "division by a calculated difference", [t for _, t in targets]))
+            elif t.type == Token.FUNC and t.subtype == Token.OPEN:
+                name = t.value[:-1].upper()
+                if name in LOOKUPS:
+                    if name == "XLOOKUP" and _arg_count(toks, i) >= 4:
+                        continue
+                    risky.append((i, name, []))
+        if not risky:
+            continue
+        eligible += 1
+        guarded = _if_conditions(book, c, stacks)
+        for i, what, targets in risky:
+            trapped = any(f in TRAPS for f, _ in stacks[i]) or (targets and any(t in guarded for t in targets))
+            if not trapped:
+                offending.append(c.key)
+                notes.append(f"{c.key}: {what} without IFERROR/IFNA or an IF on it")
+                break
+    return make_check("error_traps", "edge_cases", eligible, offending,
+                      _summary("risky divisions and lookups are trapped", eligible, offending, notes))
+
+
+def _arg_count(toks: list[Token], open_index: int) -> int:
+    depth, args = 0, 1
+    for t in toks[open_index:]:
+        if t.subtype == Token.OPEN and t.type in (Token.FUNC, Token.PAREN):
+            depth += 1
+        elif t.subtype == Token.CLOSE and t.type in (Token.FUNC, Token.PAREN):
+            depth -= 1
+            if depth == 0:
+                break
+        elif depth == 1 and t.type == Token.SEP and t.subtype == Token.ARG:
+            args += 1
+    return args
+
+
+def _if_conditions(book: Book, c: Cell, stacks: list) -> set[tuple]:
+    """Targets referenced inside the condition of an IF (or IFS): a divisor tested there is guarded."""
+    out = set()
+    for i, t in enumerate(c.tokens):
+        if t.type == Token.OPERAND and t.subtype == Token.RANGE and any(
+                f in ("IF", "IFS") and a % 2 == 0 and (f == "IFS" or a == 0) for f, a in stacks[i]):
+            ref = book.parse_ref(t.value, c.sheet)
+            if ref is not None:
+                out.add(_target(ref))
+    return out
+
+
+def no_errors(book: Book, ev: Evaluation) -> CheckResult:
+    eligible, offending, notes = 0, [], []
+    for c in book.formula_cells:
+        if c.key in ev.problems:
+            continue
+        eligible += 1
+        v = ev.values.get(c.key)
+        if not is_error(v):
+            continue
+        upstream = [p for p in book.precedents.get(c.key, []) if is_error(ev.values.get(p))]
+        if not upstream or c.error_literal:
+            offending.append(c.key)
+            notes.append(f"{c.key} = {v} ({c.formula})")
+    return make_check("no_errors", "edge_cases", eligible, offending,
+                      _summary("formula cells free of root-cause error values", eligible, offending, notes))
+
+
+def tarjan_cycles(nodes: list[str], edges: dict[str, list[str]]) -> list[list[str]]:
+    """Strongly connected components with a cycle (2+ cells, or a self-loop), iteratively: no recursion limit."""
+    index: dict[str, int] = {}
+    low: dict[str, int] = {}
+    on_stack: set[str] = set()
+    stack: list[str] = []
+    cycles: list[list[str]] = []
+    counter = 0
+    node_set = set(nodes)
+    for root in nodes:
+        if root in index:
+            continue
+        work = [(root, 0)]
+        while work:
+            v, pi = work.pop()
+            if pi == 0:
+                index[v] = low[v] = counter
+                counter += 1
+                stack.append(v)
+                on_stack.add(v)
+            succ = [w for w in edges.get(v, []) if w in node_set]
+            recurse = False
+            for k in range(pi, len(succ)):
+                w = succ[k]
+                if w not in index:
+                    work.append((v, k + 1))
+                    work.append((w, 0))
+                    recurse = True
+                    break
+                if w in on_stack:
+                    low[v] = min(low[v], index[w])
+            if recurse:
+                continue
+            if low[v] == index[v]:
+                comp = []
+                while True:
+                    w = stack.pop()
+                    on_stack.discard(w)
+                    comp.append(w)
+                    if w == v:
+                        break
+                if len(comp) > 1 or v in edges.get(v, []):
+                    cycles.append(sorted(comp))
+            if work:
+                parent = work[-1][0]
+                low[parent] = min(low[parent], low[v])
+    return cycles
+
+
+def no_cycles(book: Book) -> CheckResult:
+    nodes = [c.key for c in book.formula_cells]
+    cycles = tarjan_cycles(nodes, book.precedents)
+    offending = sorted({k for comp in cycles for k in comp})
+    notes = [" -> ".join(comp[:6]) + (" ..." if len(comp) > 6 else "") for comp in cycles]
+    return make_check("no_cycles", "edge_cases", len(nodes), offending,
+                      _summary("formula cells outside circular references", len(nodes), offending, notes))
+
+
+# -- hard-coding ---------------------------------------------------------------------------------------------------
+def outputs_are_formulas(book: Book, outputs: dict[str, Located]) -> CheckResult:
+    items: dict[str, str | None] = {}
+    for loc in outputs.values():
+        if loc.key is None:
+            continue
+        c = book.cells.get(loc.key)
+        if c is None or not c.is_formula:
+            what = "formula stored as text" if c is not None and c.text_formula else "typed value"
+            items[loc.key] = f"output {loc.id} at {loc.key} is a {what}"
+        else:
+            items[loc.key] = None
+    for c in book.cells.values():
+        if c.text_formula and c.key not in items:
+            items[c.key] = f"{c.key} is a formula stored as text"
+    for sheet, rows in book.rows.items():
+        for r, row in rows.items():
+            run: list[Cell] = []
+            for col in sorted(row) + [None]:
+                c = row.get(col) if col is not None else None
+                numeric = c is not None and (c.is_formula or c.is_number)
+                if numeric and (not run or run[-1].col == col - 1):
+                    run.append(c)
+                    continue
+                if len(run) >= 3 and sum(1 for x in run if x.is_formula) >= 2:
+                    for x in run[1:]:
+                        if x.is_number and x.key not in items:
+                            items[x.key] = f"{x.key} is a constant amid a row of formulas (pasted?)"
+                run = [c] if numeric else []
+    offending = [k for k, why in items.items() if why]
+    notes = [why for why in items.values() if why]
+    return make_check("outputs_are_formulas", "hardcoding", len(items), offending,
+                      _summary("outputs and formula rows are formulas, not pasted values", len(items), offending,
+                               notes))
+
+
+def _number_value(text: str, percent: bool) -> float | None:
+    try:
+        v = float(text)
+    except ValueError:
+        return None
+    return v / 100 if percent else v
+
+
+def buried_constants(c: Cell) -> list[str]:
+    """The literal numbers of a formula that are assumptions rather than idiom."""
+    found = []
+    toks = c.tokens
+    for op in c.operands:
+        t = op.token
+        if t.subtype != Token.NUMBER:
+            continue
+        nxt = toks[op.index + 1] if op.index + 1 < len(toks) else None
+        percent = nxt is not None and nxt.type == Token.OP_POST and nxt.value == "%"
+        v = _number_value(t.value, percent)
+        if v is None or abs(v) in ALLOWED_NUMBERS:
+            continue
+        if op.functions:
+            f, a = op.functions[-1]
+            if a in IDIOMATIC_SLOTS.get(f, ()):
+                continue
+        found.append(t.value + ("%" if percent else ""))
+    return found
+
+
+def no_buried_constants(book: Book) -> CheckResult:
+    offending, notes = [], []
+    for c in book.formula_cells:
+        nums = buried_constants(c)
+        if nums:
+            offending.append(c.key)
+            notes.append(f"{c.key} holds {', '.join(nums)} ({c.formula})")
+    n = len(book.formula_cells)
+    return make_check("no_buried_constants", "hardcoding", n, offending,
+                      _summary("formulas without buried constants", n, offending, notes))
+
+
+# -- range hygiene -------------------------------------------------------------------------------------------------
+def no_whole_columns(book: Book) -> CheckResult:
+    offending, notes = [], []
+    for c in book.formula_cells:
+        bad = [r.text for r in c.refs if r.kind in ("columns", "rows")]
+        if bad:
+            offending.append(c.key)
+            notes.append(f"{c.key} uses {', '.join(bad)}")
+    n = len(book.formula_cells)
+    return make_check("no_whole_columns", "range_hygiene", n, offending,
+                      _summary("formulas without whole-column or whole-row ranges", n, offending, notes))
+
+
+def no_self_ranges(book: Book) -> CheckResult:
+    offending, notes = [], []
+    for c in book.formula_cells:
+        bad = [r.text for r in c.refs if not r.is_single and r.contains(c.sheet, c.row, c.col)]
+        if bad:
+            offending.append(c.key)
+            notes.append(f"{c.key} sums a range containing itself ({', '.join(bad)})")
+    n = len(book.formula_cells)
+    return make_check("no_self_ranges", "range_hygiene", n, offending,
+                      _summary("formulas whose ranges exclude their own cell", n, offending, notes))
+
+
+def sums_cover_timeline(book: Book) -> CheckResult:
+    eligible, offending, notes = 0, [], []
+    for c in book.formula_cells:
+        stacks = None
+        for op in c.operands:
+            if op.token.subtype != Token.RANGE or not op.functions or op.functions[-1][0] != "SUM":
+                continue
+            ref = book.parse_ref(op.token.value, c.sheet)
+            if ref is None or ref.kind != "range" or ref.min_row != ref.max_row or ref.min_col == ref.max_col:
+                continue
+            if ref.col_abs and not ref.last_col_abs:
+                continue  # a running total ($C5:D5) grows with the copy on purpose
+            stacks = True
+            row = book.rows.get(ref.sheet, {}).get(ref.min_row, {})
+            end = ref.max_col
+            while end + 1 in row and (row[end + 1].is_formula or row[end + 1].is_number):
+                end += 1
+            if end > ref.max_col:
+                offending.append(c.key)
+                notes.append(f"{c.key} sums {ref.text} but the row runs to "
+                             f"{get_column_letter(end)}{ref.min_row}")
+                break
+        if stacks:
+            eligible += 1
+    return make_check("sums_cover_timeline", "range_hygiene", eligible, offending,
+                      _summary("sums over a timeline row reach its last period", eligible, offending, notes))
+
+
+# -- absolute references -------------------------------------------------------------------------------------------
+def absolute_refs(index: FormulaIndex) -> CheckResult:
+    eligible, offending, notes = 0, [], []
+    for run in index.runs:
+        body = run[1:] if len(run) >= 3 else run
+        eligible += len(body)
+        shared: set[tuple] | None = None
+        for c in body:
+            targets = {_target(r) for r in c.refs}
+            shared = targets if shared is None else shared & targets
+        if not shared:
+            continue
+        for c in body:
+            loose = [r.text for r in c.refs if _target(r) in shared and r.kind != "name"
+                     and not (r.col_abs and (r.is_single or r.last_col_abs))]
+            if loose:
+                offending.append(c.key)
+                notes.append(f"{c.key}: {', '.join(loose)} points at one cell across the row but lacks '$' "
+                             f"on the column")
+    return make_check("absolute_refs", "absolute_refs", eligible, offending,
+                      _summary("formulas in copied rows anchor the fixed cells they read", eligible, offending, notes))
+

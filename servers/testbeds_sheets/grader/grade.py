@@ -1,0 +1,122 @@
+"""Grade an attempt workbook against its task and reference: Accuracy, Formula and Format, 0-100.
+
+Each book is evaluated once, plus one what-if pass per task perturbation; every formula is tokenised once.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import warnings
+from collections.abc import Callable, Iterator
+from pathlib import Path
+
+import openpyxl
+from openpyxl import Workbook
+
+from ..tasks.model import Task
+from .accuracy import (
+    UNEVALUABLE_KINDS,
+    final_calculations,
+    output_value,
+    sign_consistency,
+    starting_values,
+    task_completed,
+)
+from .book import Book
+from .format_checks import format_checks
+from .formula_checks import formula_checks
+from .judge import run_judge
+from .locate import locate_all, reference_locations
+from .perturb import EmbeddedRecalculator, Recalculator, inputs_linked, libreoffice_recalculators, run_perturbations
+from .report import GradeReport, roll_up
+
+ENGINES = ("embedded", "libreoffice", "auto")
+
+
+def load(source: Workbook | str | Path) -> Workbook:
+    """An openpyxl workbook with formulas (not cached values) from a path, or the workbook itself."""
+    if isinstance(source, Workbook):
+        return source
+    with warnings.catch_warnings():
+        # openpyxl warns about features it drops on read (data validation, extensions): irrelevant to grading
+        warnings.simplefilter("ignore")
+        return openpyxl.load_workbook(Path(source), data_only=False)
+
+
+@contextlib.contextmanager
+def _recalculators(engine: str, att: tuple[Workbook, Book],
+                   ref: tuple[Workbook, Book]) -> Iterator[tuple[Recalculator, Recalculator]]:
+    if engine == "libreoffice":
+        with libreoffice_recalculators([(att[0], "attempt"), (ref[0], "reference")]) as (a, r):
+            yield a, r
+    else:
+        yield EmbeddedRecalculator(*att), EmbeddedRecalculator(*ref)
+
+
+def _needs_fallback(*evs) -> bool:
+    return any(p.kind in UNEVALUABLE_KINDS for ev in evs for p in ev.problems.values())
+
+
+def grade(task: Task, attempt: Workbook | str | Path, reference: Workbook | str | Path, *, engine: str = "embedded",
+          weights: dict[str, float] | None = None, strict: bool = False,
+          judge: Callable[[str], str] | None = None) -> GradeReport:
+    """Grade `attempt` for `task` against `reference`.
+
+    engine: 'embedded' (our evaluator), 'libreoffice' (headless soffice), or 'auto' (embedded, redone in
+    LibreOffice when a cell is beyond the embedded engine and soffice is installed).
+    weights: dimension weights (default accuracy 0.50, formula 0.35, format 0.15).
+    strict: every check scores 1 or 0, as MBABench's pass/fail criteria.
+    judge: an optional chat callable (prompt -> text) scoring the subjective criteria; off by default.
+    """
+    if engine not in ENGINES:
+        raise ValueError(f"unknown engine {engine!r}; use one of {', '.join(ENGINES)}")
+    att_wb, ref_wb = load(attempt), load(reference)
+    att_book, ref_book = Book(att_wb), Book(ref_wb)
+    inputs, outputs = locate_all(att_book, task)
+    ref_inputs, ref_outputs = reference_locations(ref_book, task)
+    used = "libreoffice" if engine == "libreoffice" else "embedded"
+    report = _grade_with(used, task, (att_wb, att_book, inputs, outputs), (ref_wb, ref_book, ref_inputs, ref_outputs),
+                         weights, strict, judge)
+    if engine == "auto" and report[1]:
+        from ..engine.libreoffice import soffice_available
+
+        if soffice_available():
+            report = _grade_with("libreoffice", task, (att_wb, att_book, inputs, outputs),
+                                 (ref_wb, ref_book, ref_inputs, ref_outputs), weights, strict, judge)
+    return report[0]
+
+
+def _grade_with(engine: str, task: Task, att: tuple, ref: tuple, weights: dict[str, float] | None, strict: bool,
+                judge: Callable[[str], str] | None) -> tuple[GradeReport, bool]:
+    att_wb, att_book, inputs, outputs = att
+    ref_wb, ref_book, ref_inputs, ref_outputs = ref
+    with _recalculators(engine, (att_wb, att_book), (ref_wb, ref_book)) as (att_rc, ref_rc):
+        att_ev, ref_ev = att_rc.base(), ref_rc.base()
+        runs = run_perturbations(task, (att_book, att_rc, inputs), (ref_book, ref_rc, ref_inputs))
+    att_values = {o.id: output_value(att_book, att_ev, outputs[o.id]) for o in task.outputs}
+    ref_values = {o.id: output_value(ref_book, ref_ev, ref_outputs[o.id]) for o in task.outputs}
+
+    checks = [
+        final_calculations(task, att_values, ref_values),
+        starting_values(task, att_book, inputs),
+        task_completed(task, att_values),
+        sign_consistency(task, att_book, att_ev),
+    ]
+    fchecks = formula_checks(att_book, att_ev, outputs)
+    linked = inputs_linked(task, runs, att_ev, ref_ev, outputs, ref_outputs)
+    at = next(i for i, c in enumerate(fchecks) if c.name == "no_buried_constants") + 1
+    checks += fchecks[:at] + [linked] + fchecks[at:]
+    checks += format_checks(att_book, att_ev, task, inputs, outputs)
+    judged = None
+    if judge is not None:
+        judge_checks, judged = run_judge(judge, task, att_book, att_ev)
+        checks += judge_checks
+    final, dims, checks = roll_up(checks, weights, strict)
+
+    n = len(task.outputs)
+    gone = sum(1 for o in task.outputs if att_values[o.id].unevaluable or ref_values[o.id].unevaluable)
+    unevaluable = sorted(k for k, p in att_ev.problems.items() if p.kind in UNEVALUABLE_KINDS)
+    report = GradeReport(task_id=task.id, final=final, dimensions=dims, checks=checks,
+                         coverage=1.0 if n == 0 else 1.0 - gone / n, formula_coverage=att_ev.coverage,
+                         engine=engine, unevaluable=unevaluable, strict=strict, judge=judged)
+    return report, _needs_fallback(att_ev, ref_ev)

@@ -1,0 +1,210 @@
+"""The grader on the generator's reference workbooks and on deliberately damaged copies of them: references grade
+100, and each damage loses exactly the checks it breaks."""
+
+from __future__ import annotations
+
+import re
+
+import pytest
+from openpyxl import Workbook
+from openpyxl.styles import Font
+from testbeds_sheets.engine.values import split_key
+from testbeds_sheets.grader import grade
+from testbeds_sheets.tasks import FAMILIES, generate_task, reference_outputs, reference_workbook
+
+
+def _task(family: str = "revenue_buildup", seed: int = 0, difficulty: int = 5):
+    return generate_task(family, seed, difficulty)
+
+
+def _driving_inputs(task):
+    """Inputs the task perturbs (so the reference's outputs move with them), selectors last out."""
+    perturbed = {p.input_id for p in task.perturbations}
+    return [i for i in task.inputs if i.id in perturbed and i.unit != "selector"]
+
+
+DAMAGE_CASES = [(family, 4, 0) for family in FAMILIES] + [("revenue_buildup", 7, 1), ("dcf", 9, 1)]
+
+
+@pytest.mark.parametrize("family", FAMILIES)
+@pytest.mark.parametrize("difficulty", [1, 5])
+@pytest.mark.parametrize("seed", [0, 1])
+def test_every_reference_workbook_grades_exactly_100_at_full_coverage(family, difficulty, seed):
+    task = _task(family, seed, difficulty)
+    report = grade(task, reference_workbook(task), reference_workbook(task))
+    assert report.failing() == set(), [c.explanation for c in report.checks if c.score < 1]
+    assert report.final == 100.0
+    assert report.coverage == 1.0
+    assert all(v == 100.0 for v in report.dimensions.values())
+
+
+def test_a_reference_saved_to_disk_grades_100_from_its_path(tmp_path):
+    task = _task()
+    path = tmp_path / "ref.xlsx"
+    reference_workbook(task).save(path)
+    report = grade(task, path, path)
+    assert report.final == 100.0
+    assert report.engine == "embedded"
+
+
+def _cell(wb: Workbook, key: str):
+    sheet, coord = split_key(key)
+    return wb[sheet][coord]
+
+
+def _output_cells(task) -> list[str]:
+    return [o.cell for o in task.outputs]
+
+
+@pytest.mark.parametrize("family, difficulty, seed", DAMAGE_CASES)
+def test_values_pasted_over_the_outputs_lose_only_formulas_and_linkage(family, difficulty, seed):
+    task = _task(family, seed, difficulty)
+    wb = reference_workbook(task)
+    values = reference_outputs(task)
+    for o in task.outputs:
+        _cell(wb, o.cell).value = values[o.id]
+    report = grade(task, wb, reference_workbook(task))
+    assert report.failing() == {"outputs_are_formulas", "inputs_linked"}
+    assert set(report.check("outputs_are_formulas").offending) == set(_output_cells(task))
+
+
+def _bury_a_perturbed_input(task, wb: Workbook) -> str:
+    """Replace every reference to a perturbed input by its number. A selector
+    is skipped: a literal CHOOSE index is idiom, so only the perturbation can tell it was typed."""
+    for inp in _driving_inputs(task):
+        sheet, coord = split_key(inp.cell)
+        col, row = re.match(r"([A-Z]+)(\d+)", coord).groups()
+        pattern = re.compile(rf"{sheet}!\$?{col}\$?{row}(?![0-9])")
+        users = [c for ws in wb.worksheets for r in ws.iter_rows() for c in r
+                 if isinstance(c.value, str) and c.value.startswith("=") and pattern.search(c.value)]
+        if users:
+            for c in users:
+                c.value = pattern.sub(repr(inp.value), c.value)
+            return inp.id
+    raise AssertionError("no perturbed input is read by a calculation")
+
+
+@pytest.mark.parametrize("family, difficulty, seed", DAMAGE_CASES)
+def test_an_input_replaced_by_its_number_in_formulas_loses_buried_constants_and_linkage(family, difficulty, seed):
+    task = _task(family, seed, difficulty)
+    wb = reference_workbook(task)
+    _bury_a_perturbed_input(task, wb)
+    report = grade(task, wb, reference_workbook(task))
+    assert report.failing() == {"no_buried_constants", "inputs_linked"}
+
+
+@pytest.mark.parametrize("family, difficulty, seed", DAMAGE_CASES)
+def test_a_broken_reference_loses_no_errors_and_the_outputs_that_depend_on_it(family, difficulty, seed):
+    task = _task(family, seed, difficulty)
+    wb = reference_workbook(task)
+    link = _cell(wb, task.outputs[-1].cell)
+    sheet = link.value[1:].split("!")[0]
+    link.value = f"={sheet}!#REF!"
+    report = grade(task, wb, reference_workbook(task))
+    assert report.failing() == {"no_errors", "final_calculations", "task_completed"}
+    assert report.check("no_errors").offending == [task.outputs[-1].cell]
+
+
+@pytest.mark.parametrize("family, difficulty, seed", DAMAGE_CASES)
+def test_uncoloured_inputs_lose_only_the_colour_check(family, difficulty, seed):
+    task = _task(family, seed, difficulty)
+    wb = reference_workbook(task)
+    for i in task.inputs:
+        _cell(wb, i.cell).font = Font(name="Calibri", size=11)
+    report = grade(task, wb, reference_workbook(task))
+    assert report.failing() == {"font_colours"}
+    assert set(report.check("font_colours").offending) == {i.cell for i in task.inputs}
+
+
+@pytest.mark.parametrize("family, difficulty, seed", DAMAGE_CASES)
+def test_a_percentage_set_to_general_loses_only_number_notation(family, difficulty, seed):
+    task = _task(family, seed, difficulty)
+    wb = reference_workbook(task)
+    pct = next(i for i in task.inputs if i.unit == "percent")
+    _cell(wb, pct.cell).number_format = "General"
+    report = grade(task, wb, reference_workbook(task))
+    assert report.failing() == {"number_notation"}
+    assert report.check("number_notation").offending == [pct.cell]
+
+
+@pytest.mark.parametrize("family, difficulty, seed", DAMAGE_CASES)
+def test_a_wrong_input_value_loses_starting_values_and_final_calculations(family, difficulty, seed):
+    task = _task(family, seed, difficulty)
+    wb = reference_workbook(task)
+    inp = _driving_inputs(task)[0]
+    _cell(wb, inp.cell).value = inp.value * 1.03
+    report = grade(task, wb, reference_workbook(task))
+    assert report.failing() == {"starting_values", "final_calculations"}
+    assert report.check("starting_values").offending == [inp.cell]
+
+
+def _values_only(task) -> Workbook:
+    wb = Workbook()
+    ws = wb.active
+    values = reference_outputs(task)
+    for i in task.inputs:
+        ws.append([i.label, i.value])
+    ws.append([])
+    for o in task.outputs:
+        ws.append([o.label, values[o.id]])
+    return wb
+
+
+def test_a_values_only_attempt_scores_high_on_accuracy_and_low_on_formula_and_format():
+    task = _task()
+    report = grade(task, _values_only(task), reference_workbook(task))
+    assert report.check("final_calculations").score == 1.0
+    assert report.check("task_completed").score == 1.0
+    assert report.check("starting_values").score == 0.0  # typed inputs that drive nothing
+    assert report.dimensions["accuracy"] >= 70
+    assert report.dimensions["formula"] <= 10
+    assert report.dimensions["format"] <= 60
+    assert report.final < 60
+
+
+def test_strict_mode_scores_each_check_pass_or_fail():
+    task = _task()
+    wb = reference_workbook(task)
+    pct = next(i for i in task.inputs if i.unit == "percent")
+    _cell(wb, pct.cell).number_format = "General"
+    lenient = grade(task, wb, reference_workbook(task))
+    strict = grade(task, wb, reference_workbook(task), strict=True)
+    assert 0 < lenient.check("number_notation").score < 1
+    assert strict.check("number_notation").score == 0.0
+    assert strict.strict and strict.final < lenient.final
+
+
+def test_dimension_weights_reweight_the_final_score():
+    task = _task()
+    report = grade(task, _values_only(task), reference_workbook(task), weights={"accuracy": 1.0})
+    assert report.final == pytest.approx(report.dimensions["accuracy"])
+    with pytest.raises(ValueError, match="unknown dimensions"):
+        grade(task, _values_only(task), reference_workbook(task), weights={"style": 1.0})
+
+
+def test_an_unknown_engine_is_refused_with_the_choices():
+    task = _task()
+    with pytest.raises(ValueError, match="embedded"):
+        grade(task, reference_workbook(task), reference_workbook(task), engine="excel")
+
+
+def test_a_missing_output_fails_task_completed_and_names_the_output():
+    task = _task()
+    wb = reference_workbook(task)
+    gone = task.outputs[0]
+    del wb.defined_names[gone.name]
+    label_cell = _cell(wb, gone.cell).offset(column=-1)
+    label_cell.value = "Something else ($)"
+    _cell(wb, gone.cell).value = None
+    report = grade(task, wb, reference_workbook(task))
+    assert gone.id in report.check("task_completed").offending
+    assert gone.id in report.check("final_calculations").offending
+
+
+def test_an_output_found_by_label_without_its_defined_name_still_grades():
+    task = _task()
+    wb = reference_workbook(task)
+    for o in task.outputs:
+        del wb.defined_names[o.name]
+    report = grade(task, wb, reference_workbook(task))
+    assert report.final == 100.0
