@@ -1,0 +1,165 @@
+"""A small hand-made 'returns' toolset for the gateway, engine and LLM-mode tests."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from testbeds_synthtools.spec import Toolset
+
+
+def _obj(props: dict[str, Any], required: list[str]) -> dict[str, Any]:
+    return {"type": "object", "properties": props, "required": required, "additionalProperties": False}
+
+
+STATUS = ["initiated", "approved", "rejected", "refunded", "cancelled"]
+
+RETURNS: dict[str, Any] = {
+    "id": "manual.returns",
+    "field": "ecommerce",
+    "provenance": {"origin": "manual"},
+    "state_schema": {
+        "clock_start": "2025-03-01T09:00:00Z",
+        "clock_step_seconds": 60,
+        "tables": [
+            {"name": "customers", "key": "customer_id",
+             "columns": {"customer_id": {"type": "string"}, "name": {"type": "string"}},
+             "seed_rows": [{"customer_id": "CUST001", "name": "Alice Johnson"},
+                           {"customer_id": "CUST002", "name": "Bob Smith"}]},
+            {"name": "orders", "key": "order_id",
+             "columns": {"order_id": {"type": "string"},
+                         "customer_id": {"type": "string", "ref": "customers.customer_id"},
+                         "total": {"type": "number", "money_scale": 2},
+                         "status": {"type": "string"}},
+             "seed_rows": [{"order_id": "ORD001", "customer_id": "CUST001", "total": 171.98, "status": "delivered"},
+                           {"order_id": "ORD002", "customer_id": "CUST002", "total": 177.96, "status": "delivered"},
+                           {"order_id": "ORD003", "customer_id": "CUST001", "total": 129.59, "status": "shipped"}]},
+            {"name": "return_requests", "key": "return_request_id", "id_prefix": "RET-",
+             "columns": {
+                 "return_request_id": {"type": "string"},
+                 "order_id": {"type": "string", "ref": "orders.order_id", "nullable": False},
+                 "reason": {"type": "string"},
+                 "refund_amount": {"type": "number", "money_scale": 2},
+                 "status": {"type": "string", "enum": STATUS,
+                            "transitions": {"initiated": ["approved", "rejected", "cancelled"],
+                                            "approved": ["refunded", "cancelled"]}},
+                 "created_at": {"type": "date-time", "volatile": True}},
+             "seed_rows": [
+                 {"return_request_id": "RET-000001", "order_id": "ORD001", "reason": "defective",
+                  "refund_amount": 149.99, "status": "initiated", "created_at": "2025-02-01T10:00:00Z"},
+                 {"return_request_id": "RET-000002", "order_id": "ORD002", "reason": "wrong_item",
+                  "refund_amount": 29.99, "status": "approved", "created_at": "2025-02-15T10:00:00Z"},
+                 {"return_request_id": "RET-000003", "order_id": "ORD003", "reason": "changed_mind",
+                  "refund_amount": 119.99, "status": "refunded", "created_at": "2025-02-20T10:00:00Z"}]},
+        ],
+    },
+    "tools": [
+        {"name": "create_return_request", "title": "Create Return Request",
+         "input_schema": _obj({
+             "order_id": {"type": "string", "description": "Order being returned"},
+             "reason": {"type": "string", "enum": ["defective", "wrong_item", "changed_mind"],
+                        "description": "Why the item comes back"},
+             "refund_amount": {"type": "number", "minimum": 0, "description": "Amount to refund in dollars"},
+             "notes": {"type": "string", "default": ""},
+         }, ["order_id", "reason", "refund_amount"]),
+         "output_schema": _obj({"return_request_id": {"type": "string"}, "status": {"type": "string"},
+                                "refund_amount": {"type": "number"},
+                                "created_at": {"type": "string", "format": "date-time"}},
+                               ["return_request_id", "status", "refund_amount", "created_at"]),
+         "errors": [{"code": "order_not_found", "title": "Order not found",
+                     "guidance": "Check the order_id.", "status": 404},
+                    {"code": "invalid_reason", "title": "Invalid reason",
+                     "guidance": "Use one of [defective, wrong_item, changed_mind].", "status": 400}],
+         "effect": {"kind": "create", "table": "return_requests",
+                    "set": {"order_id": "order_id", "reason": "reason", "refund_amount": "refund_amount"},
+                    "assign": {"status": "'initiated'", "created_at": "now"}}},
+        {"name": "get_return_request", "title": "Get Return Request",
+         "input_schema": _obj({"return_request_id": {"type": "string", "description": "Return id"}},
+                              ["return_request_id"]),
+         "output_schema": _obj({"return_request_id": {"type": "string"}, "order_id": {"type": "string"},
+                                "status": {"type": "string"}, "refund_amount": {"type": "number"}},
+                               ["return_request_id", "order_id", "status", "refund_amount"]),
+         "errors": [{"code": "return_request_not_found", "title": "Return request not found",
+                     "guidance": "The provided return_request_id does not exist.", "status": 404}],
+         "effect": {"kind": "read", "table": "return_requests", "key": "return_request_id"}},
+        {"name": "update_return_status", "title": "Update Return Status",
+         "input_schema": _obj({"return_request_id": {"type": "string"},
+                               "new_status": {"type": "string", "enum": STATUS}},
+                              ["return_request_id"]),
+         "output_schema": _obj({"return_request_id": {"type": "string"}, "status": {"type": "string"},
+                                "message": {"type": "string"}},
+                               ["return_request_id", "status", "message"]),
+         "errors": [{"code": "return_request_not_found", "title": "Return request not found",
+                     "guidance": "Check the return_request_id.", "status": 404}],
+         "effect": {"kind": "update", "table": "return_requests", "key": "return_request_id",
+                    "set": {"new_status": "status"}}},
+        {"name": "list_return_requests", "title": "List Return Requests",
+         "input_schema": _obj({"order_id": {"type": "string"}, "status": {"type": "string", "enum": STATUS}}, []),
+         "output_schema": _obj({"return_request_ids": {"type": "array", "items": {"type": "string"}},
+                                "count": {"type": "integer"}}, ["return_request_ids", "count"]),
+         "effect": {"kind": "list", "table": "return_requests",
+                    "filters": [{"arg": "order_id", "column": "order_id"},
+                                {"arg": "status", "column": "status"}]}},
+        {"name": "search_customers", "title": "Search Customers",
+         "input_schema": _obj({"query": {"type": "string", "minLength": 1}}, ["query"]),
+         "output_schema": _obj({"customers": {"type": "array", "items": {
+             "type": "object", "properties": {"customer_id": {"type": "string"}, "name": {"type": "string"}},
+             "required": ["customer_id", "name"], "additionalProperties": False}},
+             "count": {"type": "integer"}}, ["customers", "count"]),
+         "effect": {"kind": "search", "table": "customers", "filters": [{"arg": "query", "column": "name",
+                                                                          "op": "match"}]}},
+        {"name": "cancel_return_request", "title": "Cancel Return Request",
+         "input_schema": _obj({"return_request_id": {"type": "string"}}, ["return_request_id"]),
+         "output_schema": _obj({"return_request_id": {"type": "string"}, "status": {"type": "string"}},
+                               ["return_request_id", "status"]),
+         "errors": [{"code": "invalid_status_transition", "title": "Invalid status transition",
+                     "guidance": "Only initiated or approved returns can be cancelled.", "status": 409}],
+         "effect": {"kind": "delete", "table": "return_requests", "key": "return_request_id",
+                    "assign": {"status": "'cancelled'"}}},
+        {"name": "delete_customer", "title": "Delete Customer",
+         "input_schema": _obj({"customer_id": {"type": "string"}}, ["customer_id"]),
+         "output_schema": _obj({"customer_id": {"type": "string"}, "deleted": {"type": "boolean"}},
+                               ["customer_id", "deleted"]),
+         "effect": {"kind": "delete", "table": "customers", "key": "customer_id", "returns": {"deleted": "True"}}},
+        {"name": "calculate_refund", "title": "Refund Calculator",
+         "input_schema": _obj({
+             "customer_id": {"type": "string", "description": "Customer identifier for the refund"},
+             "item_values": {"type": "array", "items": {"type": "number"}, "minItems": 1, "maxItems": 3},
+             "quantities": {"type": "array", "items": {"type": "integer"}},
+             "tax_rate": {"type": "number", "minimum": 0, "maximum": 1},
+             "shipping_cost": {"type": "number", "default": 0},
+             "restocking_fee_rate": {"type": "number", "default": 0},
+             "refund_method": {"type": "string", "enum": ["card", "store_credit"], "default": "card"},
+             "express": {"type": "boolean", "default": False},
+             "requested_at": {"type": "string", "format": "date-time"},
+         }, ["customer_id", "item_values", "tax_rate"]),
+         "output_schema": _obj({"customer_id": {"type": "string"}, "gross_refund": {"type": "number"},
+                                "tax_refund": {"type": "number"}, "total_deductions": {"type": "number"},
+                                "net_refund": {"type": "number"},
+                                "breakdown": {"type": "array", "items": {"type": "string"}},
+                                "refund_id": {"type": "string"}},
+                               ["customer_id", "gross_refund", "tax_refund", "total_deductions", "net_refund",
+                                "breakdown", "refund_id"]),
+         "errors": [{"code": "array_length_mismatch", "title": "Array length mismatch",
+                     "guidance": "item_values and quantities must have the same length.", "status": 400},
+                    {"code": "refund_too_large", "title": "Refund too large",
+                     "guidance": "Gross refund above 1000 needs manual approval.", "status": 400,
+                     "when": "sum(item_values) > 1000"}],
+         "constraints": [{"rule": "same_length(item_values, quantities)", "error": "array_length_mismatch"}],
+         "effect": {"kind": "compute", "formula": {
+             "customer_id": "customer_id",
+             "gross_refund": "sum(item_values)",
+             "tax_refund": "round(sum(item_values) * tax_rate, 2)",
+             "total_deductions": "round(sum(item_values) * restocking_fee_rate, 2)",
+             "net_refund": "sum(item_values) + round(sum(item_values) * tax_rate, 2) + shipping_cost"
+                           " - round(sum(item_values) * restocking_fee_rate, 2)"}},
+         "examples": [{"arguments": {"customer_id": "CUST009", "item_values": [10.0], "tax_rate": 0.1},
+                       "result": {"customer_id": "CUST009", "gross_refund": 10.0, "tax_refund": 1.0,
+                                  "total_deductions": 0, "net_refund": 11.0, "breakdown": ["example"],
+                                  "refund_id": "REF-EXAMPLE"}}]},
+    ],
+}
+
+
+def returns_toolset() -> Toolset:
+    """A fresh copy of the returns toolset."""
+    return Toolset.model_validate(RETURNS)
