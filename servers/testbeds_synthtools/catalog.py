@@ -1,0 +1,241 @@
+"""Where toolsets come from: the procedural generator, the SynthTools corpus, or a spec file; and their tasks.
+
+A toolset is named by a reference string:
+
+- `gen:<field>:<seed>` (or `gen:<field>:<seed>:<n_tools>`): generated offline by `generator.generate_toolset`;
+  the generated toolset's own id `generated.<field>.<seed>[.n<k>]` is accepted too;
+- `<field>.<N>`: a toolset of the SynthTools corpus (needs a corpus root: `--corpus` or
+  `TESTBEDS_SYNTHTOOLS_CORPUS`), imported with the server's own tool names reserved and its curated overlay;
+- a path to a `.json` file holding one `Toolset` (validated as it loads).
+
+Loaded toolsets and generated task lists are cached per process: both are pure functions of their inputs,
+so clients sharing the process can never see different contents under one reference.
+
+This module must not import `mcp`.
+"""
+
+from __future__ import annotations
+
+import difflib
+import re
+import threading
+from collections import OrderedDict
+from collections.abc import Callable, Hashable
+from pathlib import Path
+from typing import Literal, TypeVar
+
+from pydantic import BaseModel, Field, ValidationError
+from testbeds_serving.errors import InvalidArgument, NotFound
+
+from .curated import curate
+from .generator import generate_toolset, list_fields
+from .importer import import_toolset as import_corpus_toolset
+from .importer import list_corpus
+from .spec import Toolset, sha256_hex
+from .tasks import TIERS, Task, generate_tasks
+
+Source = Literal["generated", "corpus"]
+
+_GEN = re.compile(r"^gen:(?P<field>[a-z][a-z0-9_]*):(?P<seed>\d{1,18})(?::(?P<n>\d{1,3}))?$")
+_GEN_ID = re.compile(r"^generated\.(?P<field>[a-z][a-z0-9_]*)\.(?P<seed>\d{1,18})(?:\.n(?P<n>\d{1,3}))?$")
+_CORPUS_ID = re.compile(r"^[a-z0-9_]+\.\d+$")
+_CACHE_SIZE = 64
+
+K = TypeVar("K", bound=Hashable)
+V = TypeVar("V")
+
+
+class ToolsetSummary(BaseModel):
+    """One entry of a toolset listing."""
+
+    ref: str = Field(description="Pass this to load_toolset / start_task as `toolset`.")
+    source: Source
+    field: str
+    n_tools: int | None = Field(None, description="Number of tools (corpus); generated toolsets vary by seed.")
+
+
+class ToolsetPage(BaseModel):
+    """A page of the toolset listing."""
+
+    source: Source
+    total: int = Field(description="Entries matching the filter.")
+    offset: int
+    items: list[ToolsetSummary]
+    next_offset: int | None = Field(None, description="Offset of the next page, or null at the end.")
+    note: str = ""
+
+
+class _Lru(OrderedDict[K, V]):
+    """A small thread-safe LRU memo."""
+
+    def __init__(self, size: int) -> None:
+        super().__init__()
+        self.size = size
+        self.guard = threading.Lock()
+
+    def get_or(self, key: K, make: Callable[[], V]) -> V:
+        with self.guard:
+            if key in self:
+                self.move_to_end(key)
+                return self[key]
+        value = make()  # outside the lock: generation may take seconds
+        with self.guard:
+            self[key] = value
+            while len(self) > self.size:
+                self.popitem(last=False)
+        return value
+
+
+_TASKS: _Lru[tuple[str, int, int], list[Task]] = _Lru(_CACHE_SIZE)
+
+
+def _field_error(field: str) -> InvalidArgument:
+    fields = list_fields()
+    close = difflib.get_close_matches(field, fields, n=3)
+    hint = f" Did you mean {', '.join(close)}?" if close else ""
+    return InvalidArgument(f"unknown field {field!r}.{hint} list_toolsets(source='generated') lists the "
+                           f"{len(fields)} fields")
+
+
+class Catalog:
+    """Resolves toolset references to `Toolset`s and toolsets to tasks.
+
+    Args:
+        corpus: root of the SynthTools corpus (the folder holding `tool_json/`), or None (generated and spec
+            files only).
+        reserved: names corpus tool names must avoid (the server's own tools).
+    """
+
+    def __init__(self, corpus: Path | None = None, reserved: frozenset[str] = frozenset()) -> None:
+        self.corpus = Path(corpus) if corpus is not None else None
+        self.reserved = reserved
+        self._toolsets: _Lru[str, Toolset] = _Lru(_CACHE_SIZE)
+
+    # ------------------------------------------------------------------------------------------ listing
+
+    def list_toolsets(self, source: Source = "generated", field: str | None = None, limit: int = 50,
+                      offset: int = 0) -> ToolsetPage:
+        """A page of generated fields (ref with seed 0; any seed works) or corpus toolsets, optionally one field."""
+        if source == "generated":
+            fields = list_fields()
+            if field is not None and field not in fields:
+                raise _field_error(field)
+            chosen = [f for f in fields if field is None or f == field]
+            items = [ToolsetSummary(ref=f"gen:{f}:0", source="generated", field=f) for f in chosen]
+            note = ("Generated toolsets: gen:<field>:<seed> for any seed >= 0 gives another toolset of the field "
+                    "(gen:<field>:<seed>:<n_tools> caps its size).")
+        else:
+            if self.corpus is None:
+                raise InvalidArgument("no SynthTools corpus is configured on this server (start it with --corpus "
+                                      "PATH or TESTBEDS_SYNTHTOOLS_CORPUS); use source='generated'")
+            entries = list_corpus(self.corpus)
+            if field is not None:
+                known = sorted({e.field for e in entries})
+                if field not in known:
+                    close = difflib.get_close_matches(field, known, n=3)
+                    hint = f" Did you mean {', '.join(close)}?" if close else ""
+                    raise InvalidArgument(f"the corpus has no field {field!r}.{hint}")
+            items = [ToolsetSummary(ref=e.toolset_id, source="corpus", field=e.field, n_tools=len(e.stems))
+                     for e in entries if field is None or e.field == field]
+            note = "Corpus toolsets, by field and number."
+        page = items[offset:offset + limit]
+        nxt = offset + limit if offset + limit < len(items) else None
+        return ToolsetPage(source=source, total=len(items), offset=offset, items=page, next_offset=nxt, note=note)
+
+    # ------------------------------------------------------------------------------------------ loading
+
+    def generated_ref(self, field: str | None, seed: int, n_tools: int | None = None) -> str:
+        """The reference of a generated toolset (field None: the field the seed draws)."""
+        if field is None:
+            field = generate_toolset(None, seed).field
+        return f"gen:{field}:{seed}" + (f":{n_tools}" if n_tools is not None else "")
+
+    def load(self, ref: str) -> Toolset:
+        """The toolset `ref` names (see the module docstring); raises `InvalidArgument` / `NotFound`."""
+        ref = ref.strip()
+        return self._toolsets.get_or(self._key(ref), lambda: self._load(ref))
+
+    def _key(self, ref: str) -> str:
+        m = _GEN.match(ref) or _GEN_ID.match(ref)
+        if m:
+            return f"gen:{m['field']}:{int(m['seed'])}" + (f":{int(m['n'])}" if m["n"] else "")
+        if ref.endswith(".json"):
+            path = Path(ref).expanduser()
+            try:
+                stat = path.stat()
+            except OSError:
+                return "file:" + ref
+            # Keyed on the file's identity and mtime: an edited spec is read again.
+            return f"file:{path.resolve()}:{stat.st_mtime_ns}:{stat.st_size}"
+        return "corpus:" + ref
+
+    def _load(self, ref: str) -> Toolset:
+        m = _GEN.match(ref) or _GEN_ID.match(ref)
+        if m:
+            field, seed = m["field"], int(m["seed"])
+            n_tools = int(m["n"]) if m["n"] else None
+            if field not in list_fields():
+                raise _field_error(field)
+            if n_tools is not None and n_tools < 1:
+                raise InvalidArgument("n_tools must be at least 1")
+            return generate_toolset(field, seed, n_tools=n_tools)
+        if ref.endswith(".json"):
+            return self._load_file(Path(ref).expanduser())
+        if _CORPUS_ID.match(ref):
+            if self.corpus is None:
+                raise InvalidArgument(f"{ref!r} looks like a corpus toolset, but no SynthTools corpus is configured "
+                                      "(start the server with --corpus PATH or TESTBEDS_SYNTHTOOLS_CORPUS); "
+                                      "generated toolsets (gen:<field>:<seed>) always work")
+            try:
+                toolset = import_corpus_toolset(self.corpus, ref, reserved=self.reserved)
+            except KeyError:
+                raise NotFound(f"the corpus has no toolset {ref!r}; list_toolsets(source='corpus') lists them") \
+                    from None
+            return curate(toolset)
+        raise InvalidArgument(f"cannot read toolset reference {ref!r}: use gen:<field>:<seed> (generated), "
+                              "<field>.<N> (corpus) or a path ending in .json (a toolset spec file)")
+
+    @staticmethod
+    def _load_file(path: Path) -> Toolset:
+        try:
+            text = path.read_text(encoding="utf-8")
+        except FileNotFoundError:
+            raise NotFound(f"no spec file at {str(path)!r}") from None
+        except (OSError, UnicodeDecodeError) as exc:
+            raise InvalidArgument(f"cannot read spec file {str(path)!r}: {type(exc).__name__}") from None
+        try:
+            return Toolset.model_validate_json(text)
+        except ValidationError as exc:
+            # Locations and messages only: the file's values stay on the server.
+            problems = [f"{'.'.join(str(p) for p in e['loc']) or '(top)'}: {e['msg']}" for e in exc.errors()[:5]]
+            more = f" (+{exc.error_count() - 5} more)" if exc.error_count() > 5 else ""
+            raise InvalidArgument(f"spec file {path.name!r} is not a valid toolset: {'; '.join(problems)}{more}") \
+                from None
+
+    # ------------------------------------------------------------------------------------------ tasks
+
+    @staticmethod
+    def tasks(toolset: Toolset, seed: int, per_tier: int = 2) -> list[Task]:
+        """The toolset's tasks for `seed` (cached per process; generation runs the plans, ~1-4 s)."""
+        key = (toolset.spec_hash(), seed, per_tier)
+        return _TASKS.get_or(key, lambda: generate_tasks(toolset, seed, per_tier=per_tier))
+
+    @classmethod
+    def tier_tasks(cls, toolset: Toolset, tier: str, seed: int, per_tier: int = 2) -> list[Task]:
+        """The tier's tasks, feasible and infeasible, in an order that does not reveal which is which."""
+        if tier not in TIERS:
+            raise InvalidArgument(f"unknown tier {tier!r}; use one of {', '.join(TIERS)}")
+        tasks = [t for t in cls.tasks(toolset, seed, per_tier) if t.tier == tier]
+        return sorted(tasks, key=lambda t: sha256_hex(["order", t.id]))
+
+    @classmethod
+    def pick_task(cls, toolset: Toolset, tier: str, index: int, seed: int, per_tier: int = 2) -> Task:
+        """Task `index` of the tier (see `tier_tasks`); a clear error when there is none."""
+        tasks = cls.tier_tasks(toolset, tier, seed, per_tier)
+        if not tasks:
+            raise NotFound(f"toolset {toolset.id} has no {tier} task for seed {seed} (its workflows do not reach "
+                           "that tier); try another tier or toolset")
+        if not 0 <= index < len(tasks):
+            raise InvalidArgument(f"index {index} is out of range: toolset {toolset.id} has {len(tasks)} {tier} "
+                                  f"tasks for seed {seed} (index 0..{len(tasks) - 1})")
+        return tasks[index]

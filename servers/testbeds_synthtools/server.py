@@ -1,0 +1,447 @@
+"""MCP wiring of synthtools: list and load toolsets, serve their generated tools, tasks, evaluator resources.
+
+Thin by design: where toolsets come from is `catalog.py`, sessions and tool names are `episodes.py`, the
+simulation is `engine.py` (with `gateway.py` and `llm_sim.py`), grading is `grading.py`, the audit `audit.py`.
+
+**Generated tools reach the engine's gateway unvalidated.** The SDK validates a tool's arguments against a
+pydantic model built from the function signature before the tool runs, in its own words and order (design
+note §9 pitfall). A hand-built `Tool` with a custom `FuncMetadata` could advertise the compiled schema while
+accepting anything, but registering one needs the private `_tool_manager`. So `SynthtoolsServer` overrides
+the public `list_tools` (adds the compiled `inputSchema`, `outputSchema` and annotations of every exposed tool)
+and `call_tool` (routes an exposed tool's raw arguments straight to the engine); the server's own tools go
+through the SDK as usual.
+"""
+
+from __future__ import annotations
+
+import contextvars
+import json
+import logging
+import os
+import secrets
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Annotated, Any, Literal
+
+import anyio
+from mcp.server.mcpserver import Context
+from mcp.server.mcpserver.exceptions import ToolError
+from mcp.shared.exceptions import MCPError
+from mcp.types import CallToolResult, InputRequiredResult, SamplingMessage, TextContent, ToolAnnotations
+from mcp.types import Tool as MCPTool
+from pydantic import BaseModel, Field
+from testbeds_serving import InvalidArgument, Registry, ServeOptions, SuiteServer, UserError
+
+from . import __version__
+from .catalog import Catalog, Source, ToolsetPage
+from .engine import CallResult
+from .episodes import Episode, Exposure, error_text, new_episode
+from .grading import Submission
+from .llm_sim import CacheMode, LLMSimulator, SimCache, SimulationError
+from .spec import Toolset
+from .tasks import Tier
+from .toolset_audit import audit_report
+
+log = logging.getLogger("testbeds.synthtools")
+
+OWN_TOOLS = frozenset({"list_toolsets", "load_toolset", "start_task", "submit_task", "call"})
+INSTRUCTIONS = (
+    "synthtools: simulated tool ecosystems. list_toolsets shows what can be loaded; load_toolset gives a handle "
+    "to a fresh simulated world and adds the toolset's tools to this server's tool list (each takes that handle "
+    "as its first argument). start_task begins a graded task (instruction plus the tools you may use); do it with "
+    "those tools, then submit_task. If your client does not refresh its tool list, use call(handle, tool, "
+    "arguments) instead."
+)
+
+SimulatorKind = Literal["deterministic", "llm"]
+Handle = Annotated[str, Field(description="The handle load_toolset or start_task returned.")]
+
+
+@dataclass(frozen=True)
+class SynthtoolsSettings:
+    """Suite flags besides the shared ones (command line or TESTBEDS_SYNTHTOOLS_* environment variables)."""
+
+    corpus: Path | None = None
+    state_dir: Path | None = None
+    simulator: SimulatorKind = "deterministic"
+    sim_cache: Path | None = None
+    sim_cache_mode: CacheMode = "off"
+    sampling_max_tokens: int = 1024
+
+    @classmethod
+    def from_env(cls) -> SynthtoolsSettings:
+        """Settings from TESTBEDS_SYNTHTOOLS_{CORPUS,STATE_DIR,SIMULATOR,SIM_CACHE,SIM_CACHE_MODE}."""
+        env = os.environ.get
+
+        def path(name: str) -> Path | None:
+            value = env(name)
+            return Path(value).expanduser() if value else None
+
+        sim = env("TESTBEDS_SYNTHTOOLS_SIMULATOR") or "deterministic"
+        cache_default = "record" if env("TESTBEDS_SYNTHTOOLS_SIM_CACHE") else "off"
+        mode = env("TESTBEDS_SYNTHTOOLS_SIM_CACHE_MODE") or cache_default
+        if sim not in ("deterministic", "llm"):
+            raise ValueError(f"TESTBEDS_SYNTHTOOLS_SIMULATOR must be deterministic or llm, not {sim!r}")
+        if mode not in ("record", "replay", "off"):
+            raise ValueError(f"TESTBEDS_SYNTHTOOLS_SIM_CACHE_MODE must be record, replay or off, not {mode!r}")
+        return cls(corpus=path("TESTBEDS_SYNTHTOOLS_CORPUS"), state_dir=path("TESTBEDS_SYNTHTOOLS_STATE_DIR"),
+                   simulator=sim, sim_cache=path("TESTBEDS_SYNTHTOOLS_SIM_CACHE"),  # type: ignore[arg-type]
+                   sim_cache_mode=mode)  # type: ignore[arg-type]
+
+
+# ---------------------------------------------------------------------------------------------- results
+
+
+class ExposedToolInfo(BaseModel):
+    name: str = Field(description="The MCP tool name to call (pass the handle as `handle`).")
+    spec_name: str = Field(description="The tool's name in its toolset (what call(..., tool=...) also accepts).")
+    title: str
+
+
+class Loaded(BaseModel):
+    handle: str = Field(description="Pass this as `handle` to the toolset's tools (or to call).")
+    toolset_id: str
+    title: str
+    field: str
+    description: str
+    tools: list[ExposedToolInfo]
+
+
+class TaskStarted(BaseModel):
+    handle: str = Field(description="Pass this as `handle` to the task's tools, then to submit_task.")
+    toolset_id: str
+    tier: Tier
+    instruction: str
+    tools_allowed: list[str] = Field(description="MCP names of the tools this task lets you use.")
+    how_to_submit: str = ("When done, call submit_task(handle, answer={...}) with the values the instruction "
+                          "asks you to report, or submit_task(handle, infeasible=true, reason=...) if the task "
+                          "cannot be done with these tools.")
+
+
+class Submitted(BaseModel):
+    handle: str
+    passed: bool
+    reasons: list[str] = Field(description="Why it failed (empty when passed).")
+
+
+# ---------------------------------------------------------------------------------------------- server
+
+
+_CALL_CTX: contextvars.ContextVar[Context[Any, Any] | None] = contextvars.ContextVar("synthtools_ctx", default=None)
+GeneratedCall = Callable[[str, dict[str, Any], Context[Any, Any] | None], Awaitable[CallToolResult]]
+
+
+class SynthtoolsServer(SuiteServer):
+    """A `SuiteServer` that also serves the tools of loaded toolsets (see the module docstring)."""
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self.exposure = Exposure(OWN_TOOLS)
+        self.generated_call: GeneratedCall | None = None
+
+    async def list_tools(self) -> list[MCPTool]:
+        own = await super().list_tools()
+        generated = [
+            MCPTool(name=t.name, title=t.compiled.title, description=t.compiled.description,
+                    input_schema=t.compiled.input_schema, output_schema=t.compiled.output_schema,
+                    annotations=ToolAnnotations.model_validate(t.compiled.annotations))
+            for t in list(self.exposure.tools.values())
+        ]
+        return own + generated
+
+    async def call_tool(self, name: str, arguments: dict[str, Any], context: Context[Any, Any] | None = None
+                        ) -> CallToolResult | InputRequiredResult:
+        if name in self.exposure.tools and self.generated_call is not None:
+            try:
+                return await self.generated_call(name, arguments, context)
+            except (ToolError, MCPError):
+                raise
+            except UserError as exc:
+                raise ToolError(str(exc)) from exc
+            except Exception as exc:
+                ref = secrets.token_hex(4)
+                log.error("internal error in tool %r (ref %s)", name, ref, exc_info=exc)
+                raise ToolError(f"internal error in tool {name!r} (ref {ref}): a bug in the synthtools server, not "
+                                "in your call. The call had no effect; you may retry or continue.") from exc
+        return await super().call_tool(name, arguments, context)
+
+
+def _sampling_llm(max_tokens: int) -> Callable[[str, str, dict[str, Any]], Awaitable[str]]:
+    """The LLM of LLM mode: MCP sampling to the client making the current call (push form; 2025-11-25)."""
+
+    async def llm(system: str, prompt: str, schema: dict[str, Any]) -> str:
+        ctx = _CALL_CTX.get()
+        if ctx is None:
+            raise SimulationError("LLM simulation needs an MCP request to sample through")
+        text = f"{prompt}\nAnswer with JSON matching this schema: {json.dumps(schema, sort_keys=True)}"
+        message = SamplingMessage(role="user", content=TextContent(type="text", text=text))
+        session = ctx.session
+        # The push form is deprecated for 2026-07-28 connections (where it fails with an MCPError, handled
+        # below); it is the only form a generic tool call can use, so call the implementation under the
+        # deprecation wrapper rather than changing process-wide warning filters from inside a request.
+        create = getattr(type(session).create_message, "__wrapped__", type(session).create_message)
+        try:
+            reply = await create(session, messages=[message], max_tokens=max_tokens, system_prompt=system,
+                                 temperature=0.0, related_request_id=ctx.request_id)
+        except MCPError as exc:
+            raise SimulationError(
+                f"MCP sampling failed ({exc.error.message}); LLM simulation needs a client that answers sampling "
+                "requests on a 2025-11-25 connection, or a recorded cache (--sim-cache-mode replay)") from None
+        content = reply.content
+        return content.text if isinstance(content, TextContent) else ""
+
+    return llm
+
+
+def build(options: ServeOptions | None = None, settings: SynthtoolsSettings | None = None) -> SynthtoolsServer:
+    """The synthtools MCP server (one per process; worlds live behind handles)."""
+    settings = settings or SynthtoolsSettings.from_env()
+    server = SynthtoolsServer("synthtools", instructions=INSTRUCTIONS, version=__version__, options=options)
+    catalog = Catalog(settings.corpus, reserved=OWN_TOOLS)
+    episodes: Registry[Episode] = server.attach(
+        Registry(kind="session", start_tool="load_toolset or start_task", idle_seconds=3600.0, max_entries=500))
+    episodes.add_listener(lambda entry, reason: entry.state.close())
+    loaded: dict[str, Toolset] = {}  # toolset id -> toolset, for the audit resource
+
+    simulator: LLMSimulator | None = None
+    if settings.simulator == "llm":
+        cache = SimCache(settings.sim_cache) if settings.sim_cache is not None else None
+        mode: CacheMode = settings.sim_cache_mode if cache is not None else "off"
+        llm = None if mode == "replay" else _sampling_llm(settings.sampling_max_tokens)
+        simulator = LLMSimulator(llm, provider="mcp-sampling", model="client", cache=cache, mode=mode)
+    if settings.state_dir is not None:
+        settings.state_dir.mkdir(parents=True, exist_ok=True)
+
+    def db_path() -> Path | None:
+        return None if settings.state_dir is None else settings.state_dir / f"{secrets.token_hex(12)}.db"
+
+    def ref_of(toolset: str | None, spec_path: str | None, field: str | None, seed: int,
+               n_tools: int | None) -> str:
+        given = [x for x in (toolset, spec_path) if x]
+        if len(given) > 1:
+            raise InvalidArgument("pass either toolset or spec_path, not both")
+        if given:
+            if field is not None:
+                raise InvalidArgument("field applies to generated toolsets; leave it out when passing toolset or "
+                                      "spec_path")
+            return given[0]
+        return catalog.generated_ref(field, seed, n_tools)
+
+    async def expose(toolset: Toolset, ctx: Context[Any, Any]) -> dict[str, str]:
+        mapping, changed = server.exposure.expose(toolset, toolset.spec_hash())
+        loaded[toolset.id] = toolset
+        if changed:
+            await ctx.session.send_tool_list_changed()  # 2025-11-25: the client's message handler
+            await ctx.notify_tools_changed()  # 2026-07-28: clients listening for list changes
+        return mapping
+
+    async def run_call(ep: Episode, spec_name: Any, arguments: Any, ctx: Context[Any, Any] | None) -> CallToolResult:
+        if simulator is None:
+            result = ep.session.call(spec_name, arguments)
+        else:
+            token = _CALL_CTX.set(ctx)
+            try:
+                result = await ep.session.acall(spec_name, arguments)
+            except SimulationError as exc:
+                raise ToolError(f"Error 503 ({exc.code}): {exc}") from None
+            finally:
+                _CALL_CTX.reset(token)
+        return _to_mcp(result)
+
+    async def generated(name: str, arguments: dict[str, Any], ctx: Context[Any, Any] | None) -> CallToolResult:
+        args = dict(arguments)
+        handle = args.pop("handle", None)
+        if not isinstance(handle, str):
+            raise ToolError("Missing required parameter: handle (string): the handle load_toolset or start_task "
+                            "returned; every simulated tool takes it")
+        async with episodes.use(handle) as entry:
+            ep = entry.state
+            spec_name = server.exposure.route(name, ep.key)
+            if spec_name is None:
+                mine = server.exposure.mapping(ep.key)
+                served = set(ep.session.gateway.tool_names())
+                names = [mine[s] for s in mine if s in served]
+                raise ToolError(f"Unknown tool for this handle: {name} is not a tool of toolset {ep.toolset.id}. "
+                                f"Available tools: {', '.join(names)}.")
+            return await run_call(ep, spec_name, args, ctx)
+
+    server.generated_call = generated
+
+    # ------------------------------------------------------------------------------------------ agent tools
+
+    @server.tool(annotations=ToolAnnotations(read_only_hint=True, idempotent_hint=True, open_world_hint=False))
+    async def list_toolsets(
+        source: Annotated[Source, Field(description="generated (always available, offline) or corpus (the "
+                                                    "SynthTools corpus, when the server has one).")] = "generated",
+        field: Annotated[str | None, Field(description="Only this domain field, e.g. 'healthcare'.")] = None,
+        limit: Annotated[int, Field(ge=1, le=500, description="Page size.")] = 50,
+        offset: Annotated[int, Field(ge=0, description="Entries to skip.")] = 0,
+    ) -> ToolsetPage:
+        """List toolsets you can load: generated fields (reference gen:<field>:<seed>) or corpus toolsets
+        (reference <field>.<N>). Pass an entry's `ref` to load_toolset or start_task."""
+        return await anyio.to_thread.run_sync(catalog.list_toolsets, source, field, limit, offset)
+
+    @server.tool(annotations=ToolAnnotations(destructive_hint=False, idempotent_hint=False, open_world_hint=False))
+    async def load_toolset(
+        ctx: Context[Any, Any],
+        toolset: Annotated[str | None, Field(description="A ref from list_toolsets: gen:<field>:<seed> or "
+                                                        "<field>.<N>.")] = None,
+        spec_path: Annotated[str | None, Field(description="Path of a toolset spec JSON file on the server's "
+                                                          "machine.")] = None,
+        field: Annotated[str | None, Field(description="Generate a toolset of this field (with seed) instead of "
+                                                      "naming one.")] = None,
+        seed: Annotated[int, Field(ge=0, le=2**31 - 1, description="Generator seed (with field; also seeds the "
+                                                                   "simulation).")] = 0,
+        n_tools: Annotated[int | None, Field(ge=1, le=200, description="Cap the generated toolset's size.")] = None,
+    ) -> Loaded:
+        """Load a toolset into a fresh simulated world and get its handle. The toolset's tools are added to this
+        server's tool list (you get a tools/list_changed notification); each takes `handle` as its first
+        argument. Loading the same toolset again gives a new, independent world."""
+        ref = ref_of(toolset, spec_path, field, seed, n_tools)
+        ts = await anyio.to_thread.run_sync(catalog.load, ref)
+        mapping = await expose(ts, ctx)
+        ep = new_episode(ts, seed=ts.seed, path=db_path(), simulator=simulator)
+        handle = episodes.create(ep, evaluator_info={"toolset_ref": ref, "toolset_id": ts.id, "kind": "sandbox",
+                                                     "session_seed": ep.session.seed})
+        return Loaded(handle=handle, toolset_id=ts.id, title=ts.title, field=ts.field, description=ts.description,
+                      tools=[ExposedToolInfo(name=mapping[t.name], spec_name=t.name, title=t.title)
+                             for t in ts.tools])
+
+    @server.tool(annotations=ToolAnnotations(destructive_hint=False, idempotent_hint=False, open_world_hint=False))
+    async def start_task(
+        ctx: Context[Any, Any],
+        tier: Annotated[Tier, Field(description="simple (~3 calls), medium (~5) or complex (~8).")],
+        toolset: Annotated[str | None, Field(description="A ref from list_toolsets (gen:<field>:<seed> or "
+                                                        "<field>.<N>).")] = None,
+        spec_path: Annotated[str | None, Field(description="Path of a toolset spec JSON file.")] = None,
+        field: Annotated[str | None, Field(description="A generated toolset of this field (with seed).")] = None,
+        seed: Annotated[int, Field(ge=0, le=2**31 - 1, description="Generator seed (with field).")] = 0,
+        index: Annotated[int, Field(ge=0, le=1000, description="Which task of the tier.")] = 0,
+        task_seed: Annotated[int, Field(ge=0, le=2**31 - 1, description="Seed of the task draw.")] = 0,
+    ) -> TaskStarted:
+        """Start a graded task on a toolset: get a handle, the instruction and the tools you may use (they are
+        added to the tool list; pass the handle to each). Finish with submit_task."""
+        ref = ref_of(toolset, spec_path, field, seed, None)
+        ts = await anyio.to_thread.run_sync(catalog.load, ref)
+        task = await anyio.to_thread.run_sync(catalog.pick_task, ts, tier, index, task_seed)
+        mapping = await expose(ts, ctx)
+        ep = new_episode(ts, seed=task.seed, task=task, path=db_path(), simulator=simulator)
+        handle = episodes.create(ep, evaluator_info={
+            "toolset_ref": ref, "toolset_id": ts.id, "kind": "task", "task_id": task.id, "tier": tier,
+            "index": index, "task_seed": task_seed, "feasible": task.feasible})
+        return TaskStarted(handle=handle, toolset_id=ts.id, tier=tier, instruction=task.instruction,
+                           tools_allowed=[mapping[n] for n in task.tools_allowed if n in mapping])
+
+    @server.tool(annotations=ToolAnnotations(destructive_hint=False, idempotent_hint=False, open_world_hint=False))
+    async def submit_task(
+        handle: Handle,
+        answer: Annotated[dict[str, Any] | None, Field(description="The values the instruction asks you to "
+                                                                   "report, by name.")] = None,
+        infeasible: Annotated[bool, Field(description="True if the task cannot be done with the allowed "
+                                                      "tools.")] = False,
+        reason: Annotated[str | None, Field(description="Why it is infeasible.")] = None,
+    ) -> Submitted:
+        """End the task and get its grade (graded on the final state of the world and your answer). The handle
+        can no longer be used for calls afterwards."""
+        async with episodes.use(handle) as entry:
+            ep = entry.state
+            if ep.task is None:
+                raise InvalidArgument("this handle is a load_toolset sandbox, not a task; only handles from "
+                                      "start_task can be submitted")
+            verdict = ep.submit(Submission(answer=answer, infeasible=infeasible, reason=reason))
+            entry.end("passed" if verdict.passed else "failed")
+            entry.evaluator_info["passed"] = verdict.passed
+            return Submitted(handle=handle, passed=verdict.passed, reasons=verdict.reasons)
+
+    @server.tool(annotations=ToolAnnotations(destructive_hint=True, idempotent_hint=False, open_world_hint=False))
+    async def call(
+        ctx: Context[Any, Any],
+        handle: Handle,
+        tool: Annotated[str, Field(description="The tool: its name in the toolset or its MCP name.")],
+        arguments: Annotated[dict[str, Any] | str | None, Field(
+            description="The tool's arguments as an object (without the handle).")] = None,
+    ) -> CallToolResult:
+        """Call a simulated tool of the handle's toolset by name: the same as calling the tool itself, for
+        clients that do not refresh their tool list. Returns the tool's result, or its error."""
+        args: Any = {} if arguments is None else arguments
+        if isinstance(args, str):
+            try:
+                args = json.loads(args)
+            except json.JSONDecodeError:
+                pass  # the gateway says what is wrong with it
+        async with episodes.use(handle) as entry:
+            ep = entry.state
+            spec_name = server.exposure.route(tool, ep.key) or tool
+            return await run_call(ep, spec_name, args, ctx)
+
+    # ------------------------------------------------------------------------------------------ resources
+
+    def task_episode(handle: str, *, evaluator_only: bool) -> Episode:
+        entry = episodes.get(handle)
+        ep = entry.state
+        if ep.task is None:
+            raise InvalidArgument("this handle is a load_toolset sandbox, not a task")
+        if evaluator_only and not server.evaluator:
+            raise InvalidArgument("task ground truth is available only when the server runs with --evaluator")
+        return ep
+
+    @server.resource("synthtools://task/{handle}/grade", mime_type="application/json")
+    async def task_grade(handle: str) -> str:
+        """The grade of a submitted task: passed, reasons, diff and answer match."""
+        ep = task_episode(handle, evaluator_only=False)
+        if ep.grade is None:
+            raise InvalidArgument("this task has not been submitted yet; call submit_task first")
+        return ep.grade.model_dump_json()
+
+    @server.evaluator_resource("synthtools://task/{handle}/solution", mime_type="application/json")
+    async def task_solution(handle: str) -> str:
+        """The task's reference solution, expected answer and feasibility (evaluator only)."""
+        ep = task_episode(handle, evaluator_only=True)
+        task = ep.task
+        assert task is not None
+        mapping = server.exposure.mapping(ep.key)
+        return json.dumps({
+            "task_id": task.id, "toolset_id": task.toolset_id, "tier": task.tier, "feasible": task.feasible,
+            "infeasible_kind": task.infeasible_kind, "expected_answer": task.expected_answer,
+            "reference_solution": [{"tool": c.tool, "mcp_name": mapping.get(c.tool, c.tool),
+                                    "arguments": c.arguments} for c in task.reference_solution],
+        }, sort_keys=True)
+
+    @server.evaluator_resource("synthtools://task/{handle}/diff", mime_type="application/json")
+    async def task_diff(handle: str) -> str:
+        """The expected state change and the actual one so far (evaluator only)."""
+        ep = task_episode(handle, evaluator_only=True)
+        task = ep.task
+        assert task is not None
+        return json.dumps({
+            "expected": {t: d.model_dump(mode="json") for t, d in task.expected_diff.items()},
+            "allowed_tables": task.allowed_tables,
+            "actual": ep.actual_diff(),
+            "grade": None if ep.grade is None else ep.grade.model_dump(mode="json"),
+        }, sort_keys=True, default=str)
+
+    @server.evaluator_resource("synthtools://toolset/{toolset_id}/audit", mime_type="application/json")
+    async def toolset_audit(toolset_id: str) -> str:
+        """Lint findings and a small audit run of a toolset (evaluator only)."""
+
+        ts = loaded.get(toolset_id) or await anyio.to_thread.run_sync(catalog.load, toolset_id)
+        return (await anyio.to_thread.run_sync(audit_report, ts)).model_dump_json()
+
+    return server
+
+
+def _to_mcp(result: CallResult) -> CallToolResult:
+    """An engine result as an MCP result: structured content = the tool's result; errors carry status, code and
+    message."""
+    meta = {"call_index": result.call_index, "tick": result.tick, **result.meta}
+    if not result.ok:
+        return CallToolResult(content=[TextContent(type="text", text=error_text(result))], is_error=True,
+                              _meta={"testbeds/synthtools": {**meta, "status": result.status, "code": result.code,
+                                                             "stage": result.stage}})
+    payload = result.result or {}
+    return CallToolResult(content=[TextContent(type="text", text=json.dumps(payload, sort_keys=True))],
+                          structured_content=payload, _meta={"testbeds/synthtools": meta})
+
+
+__all__ = ["OWN_TOOLS", "SynthtoolsServer", "SynthtoolsSettings", "build"]
