@@ -127,7 +127,8 @@ def add_report_parser(subparsers: Any) -> None:
     parser.add_argument("db", metavar="DB", help="the SQLite transcript store")
     parser.add_argument("--out", metavar="DIR", default="report", help="output directory (default: report)")
     parser.add_argument("--metric", metavar="M", nargs="+", action="extend", dest="metrics",
-                        help="metrics to summarise (default: every numeric metric)")
+                        help="metrics to summarise (default: the suites' headline metrics, else every "
+                             "numeric metric)")
     parser.add_argument("--group-by", metavar="K", nargs="+", action="extend", dest="group_by",
                         help=f"keys to group by (default: {' '.join(DEFAULT_GROUP_BY)})")
     parser.add_argument("--run", metavar="ID", help="only this run")
@@ -152,11 +153,25 @@ def _report(args: argparse.Namespace) -> int:
         raise CLIError(f"no scores in {args.db}; score the episodes first (`testbeds score {args.db}`)")
     options: dict[str, Any] = {"pass_metric": args.pass_metric, "task_key": args.task_key or "task"}
     group_by = args.group_by or list(DEFAULT_GROUP_BY)
-    summary = summarize(rows, args.metrics, group_by, title=args.title, **options)
+    summary = summarize(rows, args.metrics or default_metrics(rows), group_by, title=args.title, **options)
     print_summary(summary, Console())
     path = write_summary(summary, args.out)
     print(f"wrote {path}, {path.with_suffix('.html')} and plots in {path.parent}")
     return 0
+
+
+def default_metrics(rows: list[dict[str, Any]]) -> list[str] | None:
+    """The headline metrics the rows' suites declare (REPORT_METRICS), in order; None (every numeric metric) when
+    a scorer declares none. A sheets score also holds every check's score: the table shows the headline ones."""
+    from .suites import PLUGINS, plugin
+
+    names: list[str] = []
+    for scorer in dict.fromkeys(str(r.get("scorer")) for r in rows):
+        declared = getattr(plugin(scorer), "REPORT_METRICS", None) if scorer in PLUGINS else None
+        if declared is None:
+            return None
+        names.extend(m for m in declared if m not in names)
+    return names
 
 
 # --- serve --------------------------------------------------------------------------------------

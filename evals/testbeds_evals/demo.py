@@ -6,6 +6,12 @@ recording and summarised: reward, exploration bits and exploitation regret per e
 
 mixopt: one study solved by our multi-fidelity multi-scale advisor and the three baselines (single-fidelity
 GP-EI, steps-only Hyperband, random search), scored by the cost to reach within 1% of the optimum.
+
+sheets: the reference builder and the values-only typist build finance models through the workspace tools; the
+saved workbooks are re-graded on Accuracy, Formula and Format.
+
+synthtools: the reference tool user and a random-valid-call baseline on tasks of generated toolsets, graded on
+the final state of the simulated world.
 """
 
 from __future__ import annotations
@@ -128,6 +134,78 @@ def mixopt_demo(db: Path, out: Path, *, budget: float, show_progress: bool, cons
     return by_method
 
 
+SHEETS_DEMO_FAMILIES = ("revenue_buildup", "loan_amortisation", "dcf", "three_scenarios")
+SHEETS_POLICIES = ("reference", "values_only")
+
+
+def sheets_demo(db: Path, out: Path, *, difficulty: int, show_progress: bool, console: Console,
+                families: tuple[str, ...] = SHEETS_DEMO_FAMILIES) -> dict[str, float]:
+    """The reference builder and the values-only typist on a few task families, each building its workbook
+    through the MCP tools over stdio; scored by re-grading the saved .xlsx. Returns the mean final by policy."""
+    from .suites.sheets import REPORT_METRICS, TaskSettings
+
+    specs = [EpisodeSpec("sheets", TaskSettings(family=f, difficulty=difficulty), 0, policy)
+             for policy in SHEETS_POLICIES for f in families]
+    console.print(f"sheets: scripted reference and values-only agents, {len(families)} families at difficulty "
+                  f"{difficulty}, over stdio")
+    run_id, results = anyio.run(partial(run_many, db, "scripted", specs, show_progress=show_progress,
+                                        config={"demo": True}))
+    failed = [r for r in results if r.stop_reason != "completed"]
+    if failed:
+        raise RuntimeError(f"sheets episode did not complete: {failed[0].stop_reason} {failed[0].error or ''}")
+    _, failures = score_db(db, run_id=run_id, show_progress=show_progress)
+    if failures:
+        raise RuntimeError(f"scoring failed: {failures[0]}")
+    with Store(db) as store:
+        rows = store.latest_scores(run_id=run_id, scorer="sheets")
+    summary = summarize(rows, list(REPORT_METRICS), ["policy", "family"],
+                        title=f"sheets: scripted agents build finance models through the tools, difficulty "
+                              f"{difficulty} (0-100; coverage and passed 0-1)")
+    console.print(compact_table(summary))
+    console.print("final: 0.50 accuracy + 0.35 formula + 0.15 format; the values-only agent types the right "
+                  "numbers with no formulas or formatting.", style="dim", highlight=False)
+    write_summary(summary, out / "sheets")
+    means: dict[str, list[float]] = {}
+    for row in rows:
+        means.setdefault(row["settings"]["policy"], []).append(row["metrics"]["final"])
+    return {policy: sum(v) / len(v) for policy, v in means.items()}
+
+
+SYNTHTOOLS_POLICIES = ("reference", "random")
+
+
+def synthtools_demo(db: Path, out: Path, *, show_progress: bool, console: Console,
+                    tasks: tuple[tuple[str, str], ...] = (("healthcare", "simple"), ("logistics", "medium"),
+                                                          ("banking", "complex"))) -> dict[str, float]:
+    """The reference tool user and the random-valid-call baseline on tasks of generated toolsets, over stdio; the
+    server grades the final state at submit and the scorer replays the recorded calls to confirm it. Returns the
+    pass rate by policy."""
+    from .suites.synthtools import REPORT_METRICS, TaskSettings
+
+    specs = [EpisodeSpec("synthtools", TaskSettings(field=field, tier=tier), 0, policy)
+             for policy in SYNTHTOOLS_POLICIES for field, tier in tasks]
+    console.print(f"synthtools: scripted reference and random-valid-call agents, {len(tasks)} tasks of generated "
+                  "toolsets, over stdio")
+    run_id, results = anyio.run(partial(run_many, db, "scripted", specs, show_progress=show_progress,
+                                        config={"demo": True}))
+    failed = [r for r in results if r.stop_reason != "completed"]
+    if failed:
+        raise RuntimeError(f"synthtools episode did not complete: {failed[0].stop_reason} {failed[0].error or ''}")
+    _, failures = score_db(db, run_id=run_id, show_progress=show_progress)
+    if failures:
+        raise RuntimeError(f"scoring failed: {failures[0]}")
+    with Store(db) as store:
+        rows = store.latest_scores(run_id=run_id, scorer="synthtools")
+    summary = summarize(rows, list(REPORT_METRICS), ["policy", "field", "tier"],
+                        title="synthtools: tasks on generated toolsets, graded on the final state (passed 0-1)")
+    console.print(compact_table(summary))
+    write_summary(summary, out / "synthtools")
+    rates: dict[str, list[float]] = {}
+    for row in rows:
+        rates.setdefault(row["settings"]["policy"], []).append(float(row["metrics"]["passed"]))
+    return {policy: sum(v) / len(v) for policy, v in rates.items()}
+
+
 def ordering_lines(means: dict[str, dict[str, float]]) -> tuple[list[str], bool]:
     lines, ok = [], True
     for env, by_policy in means.items():
@@ -146,6 +224,7 @@ def add_parser(subparsers: Any) -> None:
     p.add_argument("--mixopt-budget", type=float, default=2.0,
                    help="mixopt study budget in full target runs (default 2)")
     p.add_argument("--n-tasks", type=int, default=10)
+    p.add_argument("--sheets-difficulty", type=int, default=3, help="sheets: chained calculations (default 3)")
     p.add_argument("--concurrency", type=int, default=2)
     p.add_argument("--no-progress", action="store_true")
     p.set_defaults(func=_demo)
@@ -158,10 +237,20 @@ def _demo(args: argparse.Namespace) -> int:
     means = latentgym_demo(db, out, seeds=args.seeds, n_tasks=args.n_tasks, concurrency=args.concurrency,
                            show_progress=not args.no_progress, console=console)
     mixopt_demo(db, out, budget=args.mixopt_budget, show_progress=not args.no_progress, console=console)
+    sheets = sheets_demo(db, out, difficulty=args.sheets_difficulty, show_progress=not args.no_progress,
+                         console=console)
+    synth = synthtools_demo(db, out, show_progress=not args.no_progress, console=console)
     lines, ok = ordering_lines(means)
-    console.print("Cumulative reward, mean over seeds (bayes > no_transfer > random expected):")
+    synth_ok = synth.get("reference") == 1.0 and synth.get("random", 1.0) <= 0.34
+    lines.append(f"synthtools: reference passes {100 * synth.get('reference', 0):.0f}% (100% expected), random "
+                 f"{100 * synth.get('random', 0):.0f}% (near 0 expected): {'holds' if synth_ok else 'DOES NOT HOLD'}")
+    sheets_ok = sheets.get("reference") == 100.0 and sheets.get("values_only", 100.0) < 60.0
+    lines.append(f"sheets: reference {sheets.get('reference', 0):.1f} (100 expected), values-only "
+                 f"{sheets.get('values_only', 0):.1f} (below 60 expected): {'holds' if sheets_ok else 'DOES NOT HOLD'}")
+    ok = ok and sheets_ok and synth_ok
+    console.print("Expected orderings (latentgym: cumulative reward, mean over seeds):")
     for line in lines:
         console.print("  " + line, highlight=False)
-    console.print(f"Transcripts in {db}; reports in {out}/latentgym/report.md and {out}/mixopt/report.md "
-                  f"({time.monotonic() - started:.0f} s).")
+    console.print(f"Transcripts in {db}; reports in {out}/<suite>/report.md for latentgym, mixopt, sheets and "
+                  f"synthtools ({time.monotonic() - started:.0f} s).")
     return 0 if ok else 1

@@ -114,6 +114,7 @@ async def run_episode(db: Path, run_id: str, model: str, spec: EpisodeSpec, *, t
             outcome = await run_agent(
                 server_target(suite, db, run_id, label, transport), chat,
                 brief=suite.BRIEF, start=suite.start_call(spec.settings, spec.seed), max_steps=steps,
+                hide=getattr(suite, "HIDDEN_TOOLS", ()),
                 task_boundary=suite.task_boundary, on_event=sink,
                 max_consecutive_errors=max_errors or suite.MAX_CONSECUTIVE_ERRORS,
             )
@@ -180,10 +181,12 @@ def add_parser(subparsers: Any) -> None:
     p = subparsers.add_parser("run", help="run an agent on a suite over MCP and record the transcripts",
                               description="Run a LangGraph agent (scripted or an LLM) against a suite's MCP server; "
                                           "the server records every tool call into DB.")
-    p.add_argument("--suite", default="latentgym", choices=["latentgym", "mixopt"])
+    p.add_argument("--suite", default="latentgym", choices=["latentgym", "mixopt", "sheets", "synthtools"])
     p.add_argument("--model", default="scripted",
                    help="scripted | anthropic:<model> | openai:<model> | ollama:<model> (default scripted)")
-    p.add_argument("--policy", default="bayes", help="latentgym, --model scripted: bayes, no_transfer or random")
+    p.add_argument("--policy", default=None,
+                   help="--model scripted: latentgym bayes (default), no_transfer or random; sheets reference "
+                        "(default) or values_only; synthtools reference (default) or random")
     p.add_argument("--method", default="mfms", choices=["mfms", "gp_ei", "hyperband", "random"],
                    help="mixopt: the advisor the study uses (default mfms)")
     p.add_argument("--metric", default="loss_stackexchange", help="mixopt: the objective (default loss_stackexchange)")
@@ -191,6 +194,12 @@ def add_parser(subparsers: Any) -> None:
     p.add_argument("--backend", default="parametric", choices=["parametric", "network", "table"],
                    help="mixopt: simulator backend (network and table need --backend-path)")
     p.add_argument("--backend-path", default=None, help="mixopt: folder or file the backend reads")
+    p.add_argument("--family", nargs="+", action="extend",
+                   help="sheets: task families (default: all); synthtools: generated toolset fields (default: 3)")
+    p.add_argument("--difficulty", nargs="+", type=int, action="extend",
+                   help="sheets: chained calculations, 1-12 (default 3)")
+    p.add_argument("--tier", nargs="+", action="extend", choices=["simple", "medium", "complex"],
+                   help="synthtools: task tiers (default: all)")
     p.add_argument("--env", nargs="+", action="extend", choices=ENV_NAMES, help="environments (default: all)")
     p.add_argument("--seeds", default="0-2", help="seeds, e.g. '0-4' or '1,5,9' (default 0-2)")
     p.add_argument("--n-tasks", type=int, default=10)
@@ -226,6 +235,9 @@ def _run(args: argparse.Namespace) -> int:
 
     if args.suite == "mixopt":
         return _run_mixopt(args)
+    if args.suite in ("sheets", "synthtools"):
+        return _run_task_suite(args)
+    args.policy = args.policy or "bayes"
     if args.model != "scripted":
         try:  # fail before any run is recorded or server started: a bad spec, a missing extra or API key
             make_model(args.model)
@@ -263,6 +275,35 @@ def _run_mixopt(args: argparse.Namespace) -> int:
     return _run_specs(args, [EpisodeSpec("mixopt", settings, seed, "advisor") for seed in seeds])
 
 
+def _run_task_suite(args: argparse.Namespace) -> int:
+    """sheets and synthtools: one episode per task setting and seed; scripted policies or an LLM."""
+    from .cli import CLIError
+
+    suite = plugin(args.suite)
+    if args.model == "scripted":
+        policy = args.policy or suite.AGENT_POLICIES[0]
+        if policy not in suite.AGENT_POLICIES:
+            raise CLIError(f"--policy must be one of {', '.join(suite.AGENT_POLICIES)} for {args.suite}, "
+                           f"not {policy!r}")
+    else:
+        from testbeds_agents import MissingExtraError, ModelSpecError
+
+        try:
+            make_model(args.model)
+        except (ModelSpecError, MissingExtraError) as exc:
+            raise CLIError(str(exc)) from None
+        policy = None
+    try:
+        settings = suite.settings_from_args(args)
+        seeds = parse_seeds(args.seeds)
+    except (ValidationError, ValueError) as exc:
+        raise CLIError(str(exc)) from None
+    specs = [EpisodeSpec(args.suite, s, seed, policy) for s in settings for seed in seeds]
+    if not specs:
+        raise CLIError("no episodes to run: give at least one seed")
+    return _run_specs(args, specs)
+
+
 def _run_specs(args: argparse.Namespace, specs: list[EpisodeSpec]) -> int:
     db = Path(args.db)
     run_id, results = anyio.run(partial(run_many, db, args.model, specs, transport=args.transport,
@@ -271,7 +312,8 @@ def _run_specs(args: argparse.Namespace, specs: list[EpisodeSpec]) -> int:
     reasons: dict[str, int] = {}
     for r in results:
         reasons[r.stop_reason] = reasons.get(r.stop_reason, 0) + 1
-    print(f"run {run_id}: {len(results)} episodes recorded in {db} ({', '.join(f'{k} {v}' for k, v in reasons.items())})")
+    counts = ", ".join(f"{k} {v}" for k, v in reasons.items())
+    print(f"run {run_id}: {len(results)} episodes recorded in {db} ({counts})")
     for r in results:
         if r.error:
             print(f"  episode {r.spec.settings} seed {r.spec.seed} failed: {r.error}", file=sys.stderr)

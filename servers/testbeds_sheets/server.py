@@ -6,10 +6,12 @@ grader/.
 
 from __future__ import annotations
 
+import hashlib
 import json
 import os
 from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
+from pathlib import Path
 from typing import Annotated, Any, Literal, TypeVar
 
 import anyio
@@ -337,6 +339,10 @@ def build(options: ServeOptions | None = None, *, root: str | os.PathLike[str] |
                                       f"already saved as {ws.file_name!r}")
             report = await run(lambda: grade_workspace(ws, places.engine.name))
             ws.grade = report
+            # The file can be reopened after submit (open_workspace), so re-grading trusts it only while its
+            # bytes are the ones graded here.
+            entry.evaluator_info["graded_sha256"] = file_digest(ws.path) if ws.saved else None
+            entry.evaluator_info["graded_final"] = float(report.final)
             entry.end("submitted")
             places.release(ws)  # an ended workspace no longer writes: its file may be opened again
             return Submitted(task_id=task.id, final=float(report.final), dimensions=dict(report.dimensions),
@@ -378,6 +384,11 @@ def build(options: ServeOptions | None = None, *, root: str | os.PathLike[str] |
         return await run(lambda: json.dumps(reference_of(task)))
 
     return server
+
+
+def file_digest(path: str | os.PathLike[str]) -> str:
+    """sha256 of a file's bytes."""
+    return hashlib.sha256(Path(path).read_bytes()).hexdigest()
 
 
 def grade_workspace(ws: Workspace, engine: str) -> Any:

@@ -41,7 +41,8 @@ def test_appended_events_come_back_in_order_with_consecutive_seqs(store: Store) 
 def test_an_event_can_be_appended_as_a_dict(store: Store) -> None:
     episode = _episode(store)
     store.append(episode, {"type": "tool_call", "call_id": "7", "name": "pull", "source": "server"})
-    assert store.events(episode) == [ToolCall(call_id="7", name="pull", source="server", ts=store.events(episode)[0].ts)]
+    stored = store.events(episode)
+    assert stored == [ToolCall(call_id="7", name="pull", source="server", ts=stored[0].ts)]
 
 
 def test_each_episode_numbers_its_events_from_zero(store: Store) -> None:

@@ -17,7 +17,8 @@ class SuitePlugin(Protocol):
     def score_episode(self, episode: dict[str, Any], events: list[Any]) -> dict[str, Any]: ...
 
 
-PLUGINS = {"latentgym": "testbeds_evals.suites.latentgym", "mixopt": "testbeds_evals.suites.mixopt"}
+PLUGINS = {"latentgym": "testbeds_evals.suites.latentgym", "mixopt": "testbeds_evals.suites.mixopt",
+           "sheets": "testbeds_evals.suites.sheets", "synthtools": "testbeds_evals.suites.synthtools"}
 
 
 def plugin(suite: str) -> Any:
