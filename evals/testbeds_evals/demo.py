@@ -89,6 +89,21 @@ def compact_table(summary: Summary) -> Table:
     return table
 
 
+def run_and_score(db: Path, specs: list[EpisodeSpec], suite: str, *, show_progress: bool) -> list[dict[str, Any]]:
+    """Run the scripted agents of `specs` over stdio as one run, score it, and return its score rows; any episode
+    that did not complete, or could not be scored, fails the demo."""
+    run_id, results = anyio.run(partial(run_many, db, "scripted", specs, show_progress=show_progress,
+                                        config={"demo": True}))
+    failed = [r for r in results if r.stop_reason != "completed"]
+    if failed:
+        raise RuntimeError(f"{suite} episode did not complete: {failed[0].stop_reason} {failed[0].error or ''}")
+    _, failures = score_db(db, run_id=run_id, show_progress=show_progress)
+    if failures:
+        raise RuntimeError(f"scoring failed: {failures[0]}")
+    with Store(db) as store:
+        return store.latest_scores(run_id=run_id, scorer=suite)
+
+
 MIXOPT_METHODS = ("mfms", "gp_ei", "hyperband", "random")
 MIXOPT_COLUMNS = {"cost_to_1pct": "cost to 1%", "final_gap": "final gap", "spent": "spent", "runs": "runs"}
 
@@ -102,16 +117,7 @@ def mixopt_demo(db: Path, out: Path, *, budget: float, show_progress: bool, cons
     specs = [EpisodeSpec("mixopt", StudySettings(metric=metric, budget=budget, method=m, batch=4 if m == "mfms"
                                                  else 1), seed, "advisor") for m in MIXOPT_METHODS]
     console.print(f"mixopt: one {metric} study, budget {budget:g} target runs, {len(specs)} methods over stdio")
-    run_id, results = anyio.run(partial(run_many, db, "scripted", specs, show_progress=show_progress,
-                                        config={"demo": True}))
-    failed = [r for r in results if r.stop_reason != "completed"]
-    if failed:
-        raise RuntimeError(f"mixopt episode did not complete: {failed[0].stop_reason} {failed[0].error or ''}")
-    _, failures = score_db(db, run_id=run_id, show_progress=show_progress)
-    if failures:
-        raise RuntimeError(f"scoring failed: {failures[0]}")
-    with Store(db) as store:
-        rows = store.latest_scores(run_id=run_id, scorer="mixopt")
+    rows = run_and_score(db, specs, "mixopt", show_progress=show_progress)
     table = Table(title=f"mixopt: cost (in full 1B runs) to a mixture within 1% of the best {metric} at 1B",
                   title_justify="left")
     for name in ("method", *MIXOPT_COLUMNS.values()):
@@ -148,16 +154,7 @@ def sheets_demo(db: Path, out: Path, *, difficulty: int, show_progress: bool, co
              for policy in SHEETS_POLICIES for f in families]
     console.print(f"sheets: scripted reference and values-only agents, {len(families)} families at difficulty "
                   f"{difficulty}, over stdio")
-    run_id, results = anyio.run(partial(run_many, db, "scripted", specs, show_progress=show_progress,
-                                        config={"demo": True}))
-    failed = [r for r in results if r.stop_reason != "completed"]
-    if failed:
-        raise RuntimeError(f"sheets episode did not complete: {failed[0].stop_reason} {failed[0].error or ''}")
-    _, failures = score_db(db, run_id=run_id, show_progress=show_progress)
-    if failures:
-        raise RuntimeError(f"scoring failed: {failures[0]}")
-    with Store(db) as store:
-        rows = store.latest_scores(run_id=run_id, scorer="sheets")
+    rows = run_and_score(db, specs, "sheets", show_progress=show_progress)
     summary = summarize(rows, list(REPORT_METRICS), ["policy", "family"],
                         title=f"sheets: scripted agents build finance models through the tools, difficulty "
                               f"{difficulty} (0-100; coverage and passed 0-1)")
@@ -186,16 +183,7 @@ def synthtools_demo(db: Path, out: Path, *, show_progress: bool, console: Consol
              for policy in SYNTHTOOLS_POLICIES for field, tier in tasks]
     console.print(f"synthtools: scripted reference and random-valid-call agents, {len(tasks)} tasks of generated "
                   "toolsets, over stdio")
-    run_id, results = anyio.run(partial(run_many, db, "scripted", specs, show_progress=show_progress,
-                                        config={"demo": True}))
-    failed = [r for r in results if r.stop_reason != "completed"]
-    if failed:
-        raise RuntimeError(f"synthtools episode did not complete: {failed[0].stop_reason} {failed[0].error or ''}")
-    _, failures = score_db(db, run_id=run_id, show_progress=show_progress)
-    if failures:
-        raise RuntimeError(f"scoring failed: {failures[0]}")
-    with Store(db) as store:
-        rows = store.latest_scores(run_id=run_id, scorer="synthtools")
+    rows = run_and_score(db, specs, "synthtools", show_progress=show_progress)
     summary = summarize(rows, list(REPORT_METRICS), ["policy", "field", "tier"],
                         title="synthtools: tasks on generated toolsets, graded on the final state (passed 0-1)")
     console.print(compact_table(summary))

@@ -6,7 +6,9 @@ by `formulas.validate_formula` and stored the way Excel stores them (`formulas.t
 
 from __future__ import annotations
 
+import math
 import re
+import secrets
 from collections.abc import Iterable
 
 from openpyxl import Workbook
@@ -37,7 +39,13 @@ _CELL = re.compile(r"^\$?([A-Za-z]{1,3})\$?([0-9]{1,7})$")
 _BAD_SHEET_CHARS = re.compile(r"[\[\]:*?/\\]")
 _NAME = re.compile(r"^[A-Za-z_\\][A-Za-z0-9_.]{0,254}$")
 _NAME_LIKE_CELL = re.compile(r"^[A-Za-z]{1,3}[0-9]{1,7}$")
-_NAME_LIKE_R1C1 = re.compile(r"^[RrCc]([0-9]*|[Rr][0-9]*[Cc][0-9]*)$")
+# R1C1-style references Excel would read instead of the name: R, C, R5, C3, RC, R1C1, rc2 ...
+_NAME_LIKE_R1C1 = re.compile(r"^(?:[Rr][0-9]*(?:[Cc][0-9]*)?|[Cc][0-9]*)$")
+# XML 1.0 cannot hold these: control characters (cells may keep tab, newline, carriage return), lone surrogates and
+# the non-characters U+FFFE/U+FFFF. openpyxl writes them anyway and the saved file no longer opens.
+_BAD_CELL_CHARS = re.compile("[\x00-\x08\x0b\x0c\x0e-\x1f\ud800-\udfff\ufffe\uffff]")
+_BAD_NAME_CHARS = re.compile("[\x00-\x1f\x7f\ud800-\udfff\ufffe\uffff]")
+MAX_NUMBER = 1e308  # beyond this an integer has no float form: openpyxl cannot save it, Excel cannot hold it
 
 
 def parse_cell(ref: str) -> tuple[int, int]:
@@ -64,7 +72,19 @@ def parse_range(ref: str) -> tuple[int, int, int, int]:
     return min(r1, r2), min(c1, c2), max(r1, r2), max(c1, c2)
 
 
+def check_text(text: str, what: str, *, line_breaks: bool = False) -> None:
+    """Refuse text a saved .xlsx cannot hold: control characters (tab, newline and carriage return only where
+    `line_breaks`), NUL, lone surrogates. `what` names the text in the message ('Inputs!B3', 'number format')."""
+    bad = (_BAD_CELL_CHARS if line_breaks else _BAD_NAME_CHARS).search(text)
+    if bad is not None:
+        raise InvalidArgument(f"{what}: character {bad.group(0)!r} (U+{ord(bad.group(0)):04X}) cannot be stored in "
+                              "an .xlsx file; remove control characters and invalid Unicode")
+
+
 def check_sheet_name(name: str) -> None:
+    check_text(name, f"sheet name {name!r}")
+    if not name.strip():
+        raise InvalidArgument(f"sheet name {name!r} is blank; give the sheet a visible name such as 'Inputs'")
     if not name or len(name) > 31 or _BAD_SHEET_CHARS.search(name) or name.startswith("'") or name.endswith("'"):
         raise InvalidArgument(f"sheet name {name!r} is not allowed: 1-31 characters, none of [ ] : * ? / \\, "
                               "not starting or ending with an apostrophe")
@@ -77,10 +97,14 @@ def sheet_of(wb: Workbook, name: str):
 
 
 def check_defined_name(name: str) -> None:
+    if name.lower().startswith("_xlnm."):
+        raise InvalidArgument(f"defined name {name!r} is reserved: '_xlnm.' names are Excel's built-in names "
+                              "(print areas, filters); choose another name")
     if (not _NAME.match(name) or _NAME_LIKE_CELL.match(name) or _NAME_LIKE_R1C1.match(name)
             or name.upper() in ("TRUE", "FALSE")):
         raise InvalidArgument(f"defined name {name!r} is not allowed: start with a letter or '_', then letters, "
-                              "digits, '_' or '.'; it must not look like a cell reference (e.g. 'TAX2024')")
+                              "digits, '_' or '.'; it must not look like a cell reference (e.g. 'TAX2024', "
+                              "'R1C1', 'RC')")
 
 
 def validate(wb: Workbook, op: Op) -> None:
@@ -100,6 +124,9 @@ def validate(wb: Workbook, op: Op) -> None:
         sheet_of(wb, op.sheet)
         row0, col0 = parse_cell(op.start)
         width = max(len(r) for r in op.rows)
+        if width == 0:
+            raise InvalidArgument("the block is empty: give at least one row with at least one value (None clears "
+                                  "a cell)")
         if len(op.rows) * width > MAX_CELLS_PER_WRITE:
             raise InvalidArgument(f"one write holds at most {MAX_CELLS_PER_WRITE} cells; split the block")
         if row0 + len(op.rows) - 1 > MAX_ROWS or col0 + width - 1 > MAX_COLUMNS:
@@ -112,6 +139,14 @@ def validate(wb: Workbook, op: Op) -> None:
     elif isinstance(op, SetStyle):
         sheet_of(wb, op.sheet)
         parse_range(op.range)
+        if op.number_format is not None:
+            check_text(op.number_format, "number format")
+            if not op.number_format.strip():
+                raise InvalidArgument("number format is blank; use e.g. 'General' or '#,##0'")
+        if op.font_name is not None:
+            check_text(op.font_name, "font name")
+            if not op.font_name.strip():
+                raise InvalidArgument("font name is blank; use e.g. 'Calibri'")
     elif isinstance(op, SetColumnWidth):
         sheet_of(wb, op.sheet)
         first, _, last = op.columns.partition(":")
@@ -133,9 +168,14 @@ def validate(wb: Workbook, op: Op) -> None:
 
 
 def check_value(value: object, sheet: str, coordinate: str, sheet_names: set[str], names: set[str]) -> None:
-    if isinstance(value, float) and value != value or value in (float("inf"), float("-inf")):
+    """Raise InvalidArgument for a value that cannot be written to `sheet`!`coordinate`."""
+    if isinstance(value, float) and not math.isfinite(value):
         raise InvalidArgument(f"{sheet}!{coordinate}: NaN and infinity cannot be stored in a cell")
+    if isinstance(value, int) and not isinstance(value, bool) and abs(value) > MAX_NUMBER:
+        raise InvalidArgument(f"{sheet}!{coordinate}: the number has {len(str(abs(value)))} digits; a cell holds "
+                              "numbers up to about 1e308")
     if isinstance(value, str):
+        check_text(value, f"{sheet}!{coordinate}", line_breaks=True)
         if len(value) > MAX_TEXT:
             raise InvalidArgument(f"{sheet}!{coordinate}: text longer than {MAX_TEXT} characters")
         if value.startswith("="):
@@ -155,7 +195,12 @@ def apply(wb: Workbook, op: Op) -> None:
     if isinstance(op, AddSheet):
         wb.create_sheet(op.name, op.index)
     elif isinstance(op, RenameSheet):
-        wb[op.sheet].title = op.new_name
+        ws = wb[op.sheet]
+        if op.new_name.lower() == op.sheet.lower():
+            # openpyxl's title setter renames a case-variant of an existing title (itself included) to
+            # 'INPUTS1'; a sheet may take another case of its own name, so pass through an unused title.
+            ws.title = f"~{secrets.token_hex(8)}"
+        ws.title = op.new_name
     elif isinstance(op, DeleteSheet):
         del wb[op.sheet]
     elif isinstance(op, WriteRange):
@@ -170,7 +215,8 @@ def apply(wb: Workbook, op: Op) -> None:
     elif isinstance(op, SetColumnWidth):
         ws = wb[op.sheet]
         first, _, last = op.columns.upper().partition(":")
-        for index in range(column_index_from_string(first), column_index_from_string(last or first) + 1):
+        low, high = sorted((column_index_from_string(first), column_index_from_string(last or first)))
+        for index in range(low, high + 1):
             ws.column_dimensions[get_column_letter(index)].width = op.width
     elif isinstance(op, FreezePanes):
         wb[op.sheet].freeze_panes = op.cell.replace("$", "").upper() if op.cell else None

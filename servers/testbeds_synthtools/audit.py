@@ -33,7 +33,6 @@ read of a row reports the row as the earlier writes left it.
 from __future__ import annotations
 
 import copy
-import datetime as dt
 import math
 import os
 import shutil
@@ -50,7 +49,7 @@ from pydantic import BaseModel, ConfigDict, Field
 from . import compute as comp
 from .engine import CallResult, Session, encode
 from .gateway import type_ok
-from .spec import Tool, Toolset, canonical_json, is_datetime, schema_validator, sha256_hex
+from .spec import Tool, Toolset, canonical_json, parse_instant, schema_validator, sha256_hex
 
 Verdict = Literal["correct", "should_have_succeeded", "should_have_failed", "inappropriate_response"]
 VERDICTS: tuple[Verdict, ...] = ("correct", "should_have_succeeded", "should_have_failed", "inappropriate_response")
@@ -274,17 +273,6 @@ def _jsonable(v: Any) -> Any:
 # ------------------------------------------------------------------------------------------- comparisons
 
 
-def _parse_instant(s: str) -> dt.datetime | None:
-    if not is_datetime(s, lenient=True):
-        return None
-    text = s.replace("z", "Z").replace("Z", "+00:00").replace("t", "T").replace(" ", "T")
-    try:
-        d = dt.datetime.fromisoformat(text)
-    except ValueError:
-        return None
-    return d if d.tzinfo else d.replace(tzinfo=dt.timezone.utc)
-
-
 def _is_number(v: Any) -> bool:
     return isinstance(v, int | float) and not isinstance(v, bool)
 
@@ -315,7 +303,7 @@ def value_diffs(expected: Any, got: Any, schema: Mapping[str, Any] | None = None
         if expected == got:
             return []
         if schema.get("format") == "date-time":
-            a, b = _parse_instant(expected), _parse_instant(got)
+            a, b = parse_instant(expected), parse_instant(got)
             if a is not None and b is not None and a == b:
                 return []
         return [f"{where}: expected {_short(expected)}, got {_short(got)}"]

@@ -23,7 +23,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from . import rules
-from .spec import Tool, is_datetime, sha256_hex
+from .spec import Tool, parse_instant, sha256_hex
 
 _DESC_LIST = re.compile(r":\s*([A-Za-z0-9_\- ]+(?:\s*,\s*[A-Za-z0-9_\- ]+)+)\s*\.?\s*$")
 _WORDS = ("alpha", "bravo", "cedar", "delta", "ember", "falcon", "granite", "harbor", "indigo", "juniper",
@@ -103,17 +103,6 @@ def rng_for(seed: int, scope: str, tool: str, arguments: Mapping[str, Any], key:
     return random.Random(int(digest[:16], 16))
 
 
-def _parse_dt(s: str) -> dt.datetime | None:
-    if not is_datetime(s, lenient=True) or not re.match(r"\d{4}-\d{2}-\d{2}", s):
-        return None
-    text = s.replace("z", "Z").replace("Z", "+00:00").replace("t", "T").replace(" ", "T")
-    try:
-        d = dt.datetime.fromisoformat(text)
-    except ValueError:
-        return None
-    return d if d.tzinfo else d.replace(tzinfo=dt.timezone.utc)
-
-
 def _fmt_dt(d: dt.datetime) -> str:
     return d.astimezone(dt.timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")
 
@@ -123,7 +112,7 @@ def _date_bounds(arguments: Mapping[str, Any], now: str) -> tuple[dt.datetime, d
     for v in arguments.values():
         for x in v if isinstance(v, list) else [v]:
             if isinstance(x, str):
-                d = _parse_dt(x)
+                d = parse_instant(x)
                 if d is not None:
                     found.append(d)
     if found:
@@ -131,7 +120,7 @@ def _date_bounds(arguments: Mapping[str, Any], now: str) -> tuple[dt.datetime, d
         if lo == hi:
             hi = lo + dt.timedelta(days=30)
         return lo, hi
-    base = _parse_dt(now) or dt.datetime(2025, 1, 1, tzinfo=dt.timezone.utc)
+    base = parse_instant(now) or dt.datetime(2025, 1, 1, tzinfo=dt.timezone.utc)
     return base, base + dt.timedelta(days=30)
 
 

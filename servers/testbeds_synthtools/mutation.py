@@ -59,7 +59,7 @@ from .audit import (
     value_diffs,
 )
 from .engine import Session
-from .gateway import type_ok
+from .gateway import json_type, type_ok
 from .spec import Tool, Toolset, canonical_json, sha256_hex
 
 MutationClass = Literal["flip_to_error", "flip_to_success", "wrong_status", "wrong_code", "missing_key", "extra_key",
@@ -279,7 +279,7 @@ class _Fuzzer:
 
 def _other_type(v: Any, schema: Mapping[str, Any], rng: random.Random) -> Any:
     """A value of a JSON type the schema does not accept (booleans for numbers, text for numbers, ...)."""
-    types = _types(schema) or [_json_type(v)]
+    types = _types(schema) or [json_type(v)]
     candidates: list[Any] = [str(v) if not isinstance(v, str) else 12345, True, 7.25, 12345, "text", [v],
                              {"value": v}]
     rng.shuffle(candidates)
@@ -287,22 +287,6 @@ def _other_type(v: Any, schema: Mapping[str, Any], rng: random.Random) -> Any:
         if not any(type_ok(c, t) for t in types):
             return c
     return None
-
-
-def _json_type(v: Any) -> str:
-    if isinstance(v, bool):
-        return "boolean"
-    if isinstance(v, int):
-        return "integer"
-    if isinstance(v, float):
-        return "number"
-    if isinstance(v, str):
-        return "string"
-    if isinstance(v, list):
-        return "array"
-    if isinstance(v, dict):
-        return "object"
-    return "null"
 
 
 def clean_pairs(toolset: Toolset, seed: int = 0, n_pairs: int = 100, *, session_seed: int = 0,

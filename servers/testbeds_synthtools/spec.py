@@ -518,6 +518,16 @@ def _parse_datetime(value: str, *, lenient: bool) -> dt.datetime:
     raise ValueError(f"not a date-time: {value!r}")
 
 
+def parse_instant(value: str) -> dt.datetime | None:
+    """The instant a date-time string (by the lenient rule) names, in UTC when it carries no offset; None when it
+    is not one. Compares values written with different offsets or precision."""
+    try:
+        d = _parse_datetime(value, lenient=True)
+    except ValueError:
+        return None
+    return d if d.tzinfo else d.replace(tzinfo=dt.timezone.utc)
+
+
 def is_datetime(value: Any, *, lenient: bool = False) -> bool:
     """Our date-time rule: RFC 3339 date-time (a missing offset is read as UTC); with `lenient`, also
     `YYYY-MM-DD`. Non-strings pass (type checks are separate, as in JSON Schema)."""

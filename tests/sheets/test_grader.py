@@ -8,6 +8,7 @@ import re
 import pytest
 from openpyxl import Workbook
 from openpyxl.styles import Font
+from testbeds_sheets.engine.evaluator import evaluate_workbook
 from testbeds_sheets.engine.values import split_key
 from testbeds_sheets.grader import grade
 from testbeds_sheets.tasks import FAMILIES, generate_task, reference_outputs, reference_workbook
@@ -36,6 +37,22 @@ def test_every_reference_workbook_grades_exactly_100_at_full_coverage(family, di
     assert report.final == 100.0
     assert report.coverage == 1.0
     assert all(v == 100.0 for v in report.dimensions.values())
+
+
+# every difficulty 1..12 is graded for two or more families: the full family x difficulty sweep is too slow here
+REFERENCE_GRID = [(family, (2 * i + k) % 12 + 1) for i, family in enumerate(FAMILIES) for k in range(2)]
+
+
+@pytest.mark.parametrize("family, difficulty", REFERENCE_GRID)
+def test_references_of_every_difficulty_up_to_12_grade_exactly_100(family, difficulty):
+    task = _task(family, 3, difficulty)
+    report = grade(task, reference_workbook(task), reference_workbook(task))
+    assert report.failing() == set(), [c.explanation for c in report.checks if c.score < 1]
+    assert report.final == 100.0
+
+
+def test_the_reference_grid_covers_every_difficulty_from_1_to_12():
+    assert {d for _, d in REFERENCE_GRID} == set(range(1, 13))
 
 
 def test_a_reference_saved_to_disk_grades_100_from_its_path(tmp_path):
@@ -95,6 +112,8 @@ def test_an_input_replaced_by_its_number_in_formulas_loses_buried_constants_and_
 
 @pytest.mark.parametrize("family, difficulty, seed", DAMAGE_CASES)
 def test_a_broken_reference_loses_no_errors_and_the_outputs_that_depend_on_it(family, difficulty, seed):
+    """`=Calc!#REF!` reads no case input, yet it is broken, not pasted: outputs_are_formulas leaves it to
+    no_errors, so the expected set is unchanged by the computed-output rule."""
     task = _task(family, seed, difficulty)
     wb = reference_workbook(task)
     link = _cell(wb, task.outputs[-1].cell)
@@ -151,6 +170,9 @@ def _values_only(task) -> Workbook:
 
 
 def test_a_values_only_attempt_scores_high_on_accuracy_and_low_on_formula_and_format():
+    """Format below 50 (it was <= 60 when checks with nothing eligible passed for free): the reference has
+    timelines and delineated cells the attempt lacks, and with nothing calculated there are no roles to order or
+    formulas to colour."""
     task = _task()
     report = grade(task, _values_only(task), reference_workbook(task))
     assert report.check("final_calculations").score == 1.0
@@ -158,8 +180,71 @@ def test_a_values_only_attempt_scores_high_on_accuracy_and_low_on_formula_and_fo
     assert report.check("starting_values").score == 0.0  # typed inputs that drive nothing
     assert report.dimensions["accuracy"] >= 70
     assert report.dimensions["formula"] <= 10
-    assert report.dimensions["format"] <= 60
+    assert report.dimensions["format"] < 50
+    assert report.check("period_columns").score == 0.0
+    assert "the reference has" in report.check("period_columns").explanation
     assert report.final < 60
+
+
+@pytest.mark.parametrize("family", FAMILIES[:4])
+def test_a_values_only_sheet_named_outputs_still_scores_below_50_on_format(family):
+    task = _task(family)
+    wb = _values_only(task)
+    wb.active.title = "Outputs"
+    report = grade(task, wb, reference_workbook(task))
+    assert report.dimensions["format"] < 50
+    assert report.dimensions["formula"] <= 10
+    assert report.check("sheet_roles").score == 0.0
+
+
+def _replace_formulas(task, sheets: set[str] | None, as_formula: bool) -> Workbook:
+    """The reference with each formula on `sheets` (all when None) replaced by its computed value, typed or
+    wrapped as `=<value>`."""
+    wb = reference_workbook(task)
+    values = evaluate_workbook(reference_workbook(task)).values
+    for ws in wb.worksheets:
+        if sheets is not None and ws.title not in sheets:
+            continue
+        for row in ws.iter_rows():
+            for c in row:
+                if isinstance(c.value, str) and c.value.startswith("="):
+                    v = values[f"{ws.title}!{c.coordinate}"]
+                    c.value = f"={v!r}" if as_formula and isinstance(v, (int, float)) else v
+    return wb
+
+
+@pytest.mark.parametrize("family, difficulty", [("loan_amortisation", 3), ("dcf", 6), ("three_scenarios", 4)])
+@pytest.mark.parametrize("as_formula", [False, True])
+def test_calculations_pasted_as_values_behind_linked_outputs_score_low_on_formula(family, difficulty, as_formula):
+    task = _task(family, 0, difficulty)
+    report = grade(task, _replace_formulas(task, {"Calculations"}, as_formula), reference_workbook(task))
+    assert report.dimensions["accuracy"] == 100.0
+    assert report.dimensions["formula"] <= 40
+    assert report.final <= 80
+    out = report.check("outputs_are_formulas")
+    assert out.score == 0.0
+    assert "pasted" in out.explanation or "nothing was computed" in out.explanation
+
+
+@pytest.mark.parametrize("family", ["loan_amortisation", "dcf", "npv_irr"])
+def test_every_formula_replaced_by_its_value_as_a_formula_is_not_an_output_formula(family):
+    task = _task(family, 0, 5)
+    report = grade(task, _replace_formulas(task, None, True), reference_workbook(task))
+    assert report.check("outputs_are_formulas").score == 0.0
+    assert report.dimensions["formula"] <= 10
+
+
+def test_outputs_pasted_as_literal_formulas_are_named_as_pasted_while_the_rest_still_computes():
+    task = _task("dcf", 0, 6)
+    wb = reference_workbook(task)
+    values = reference_outputs(task)
+    for o in task.outputs:
+        _cell(wb, o.cell).value = f"={values[o.id]!r}"
+    report = grade(task, wb, reference_workbook(task))
+    check = report.check("outputs_are_formulas")
+    assert set(check.offending) == set(_output_cells(task))
+    assert "reads no cell" in check.explanation
+    assert report.check("row_consistency").score == 1.0  # the workings still compute: only the outputs lose
 
 
 def test_strict_mode_scores_each_check_pass_or_fail():

@@ -7,6 +7,8 @@ from testbeds_sheets.engine.evaluator import evaluate_workbook
 from testbeds_sheets.grader import format_checks as fmt
 from testbeds_sheets.grader import formula_checks as fc
 from testbeds_sheets.grader.book import Book, sheet_role
+from testbeds_sheets.grader.locate import Located
+from testbeds_sheets.grader.report import against_reference, make_check
 
 
 def _book(rows: dict[str, list[list]]) -> tuple[Workbook, Book]:
@@ -113,6 +115,55 @@ def test_a_formula_stored_as_text_is_not_a_formula():
     book = Book(wb)
     assert book.cells["Calc!C1"].text_formula and not book.cells["Calc!C1"].is_formula
     assert fc.outputs_are_formulas(book, {}).offending == ["Calc!C1"]
+
+
+def _pasting_book() -> Book:
+    return _book({"Inputs": [["Price ($)", 40]],
+                  "Calc": [["Revenue ($)", "=Inputs!B1*3"], ["Typed ($)", 777], ["Chain ($)", "=B2"]],
+                  "Outputs": [["Computed", "=Calc!B1"], ["Literal", "=123.45"], ["Linked", "=Calc!B3"]]})[1]
+
+
+def test_an_output_counts_as_a_formula_only_when_its_precedents_reach_a_case_input():
+    book = _pasting_book()
+    inputs = {"price": Located("price", "Inputs!B1", "value")}
+    outputs = {k: Located(k, f"Outputs!B{r}", "name") for k, r in (("computed", 1), ("literal", 2), ("linked", 3))}
+    check = fc.outputs_are_formulas(book, outputs, inputs)
+    assert set(check.offending) == {"Outputs!B2", "Outputs!B3"}
+    assert "=123.45 reads no cell" in check.explanation
+    assert "Calc!B2" in check.explanation  # the typed number the chain of links ends in is named
+    assert fc.computed_cells(book, {"Inputs!B1"}) == {"Calc!B1", "Outputs!B1"}
+
+
+def test_a_workbook_whose_formulas_read_no_case_input_fails_every_formula_check():
+    wb, book = _book({"Inputs": [["Price ($)", 40]], "Calc": [["Revenue ($)", 120]], "Outputs": [["Rev", "=Calc!B1"]]})
+    checks = fc.formula_checks(book, evaluate_workbook(wb), {}, {"price": Located("price", "Inputs!B1", "value")})
+    assert checks and all(c.score == 0.0 for c in checks)
+    assert "nothing was computed" in checks[0].explanation
+
+
+def test_a_check_with_nothing_eligible_fails_only_when_the_reference_had_items():
+    vacuous = make_check("row_consistency", "formula_readability", 0, [], "nothing to check: copied rows")
+    busy = make_check("formula_length", "formula_readability", 3, [], "3/3 fine")
+    out = against_reference([vacuous, busy], {"row_consistency": 14, "formula_length": 9})
+    assert [c.score for c in out] == [0.0, 1.0]
+    assert out[0].explanation == "the reference has 14 formulas in copied rows; the attempt has none"
+    assert against_reference([vacuous], {"row_consistency": 0})[0].score == 1.0
+    assert against_reference([vacuous], {})[0].explanation.startswith("nothing to check")
+
+
+def test_an_input_sheet_without_formulas_is_never_failed_for_it():
+    empty = make_check("inputs_read_no_workings", "structure", 0, [], "")
+    assert against_reference([empty], {"inputs_read_no_workings": 4})[0].score == 1.0
+
+
+def test_delineation_counts_bordered_or_filled_cells():
+    from openpyxl.styles import Border, PatternFill, Side
+
+    wb, _ = _book({"Calc": [["Total", 5], ["Plain", 6], ["Shaded", 7]]})
+    wb["Calc"]["A1"].border = Border(top=Side(style="thin"))
+    wb["Calc"]["A3"].fill = PatternFill("solid", fgColor="FFDDEEFF")
+    assert fmt.delineation(Book(wb)).eligible == 2
+    assert fmt.delineation(_book({"Calc": [["x", 1]]})[1]).eligible == 0
 
 
 def test_the_same_calculation_twice_is_a_duplicate_but_a_flat_row_is_not():

@@ -3,11 +3,13 @@ plays, and how a recorded episode is scored. One module per suite, looked up by 
 
 from __future__ import annotations
 
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from importlib import import_module
 from typing import Any, Protocol
 
-from langchain_core.messages import BaseMessage, ToolMessage
+from langchain_core.messages import AIMessage, BaseMessage, ToolMessage
+from langchain_core.messages.tool import ToolCall
+from testbeds_agents import call_tools
 
 
 class SuitePlugin(Protocol):
@@ -39,3 +41,23 @@ def fresh_results(messages: Sequence[BaseMessage], consumed: set[str]) -> Iterat
         consumed.add(message.tool_call_id)
         if message.status != "error" and isinstance(message.artifact, dict):
             yield message.name, message.artifact
+
+
+def replay_policy(calls: Sequence[ToolCall], closing: Callable[[dict[str, Any]], str]
+                  ) -> Callable[[Sequence[BaseMessage]], AIMessage]:
+    """A scripted agent that makes `calls` one per turn (a workbook or a world changes in call order), then, once
+    the last call's result is back, closes with `closing(that result's structured content)`."""
+    queue = list(calls)
+    state = {"next": 0}
+    last_name = queue[-1]["name"] if queue else None
+
+    def decide(messages: Sequence[BaseMessage]) -> AIMessage:
+        last = messages[-1]
+        if isinstance(last, ToolMessage) and last.name == last_name and state["next"] >= len(queue):
+            return AIMessage(content=closing(last.artifact if isinstance(last.artifact, dict) else {}))
+        if state["next"] >= len(queue):
+            return AIMessage(content="Done.")
+        state["next"] += 1
+        return call_tools(queue[state["next"] - 1])
+
+    return decide

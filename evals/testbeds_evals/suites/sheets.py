@@ -9,23 +9,32 @@ prompt's numbers; neither reads the server's answer key.
 Scoring re-grades the saved workbook (its path is in the episode's settings, which the server recorded), so a
 score can be recomputed at any time with a newer grader. The server records the graded file's sha256 at submit:
 a file that is gone, or changed since (it can be reopened after submit), is not re-graded; the grade the server
-returned at submit stands.
+returned at submit stands. A task started from a task folder (start_task folder=...) is scored from that grade too.
+
+The optional LLM judge of the subjective criteria: TESTBEDS_SHEETS_JUDGE=<provider:model> (e.g.
+anthropic:claude-x) re-grades with that model judging (testbeds_agents.make_model); unset, 'off' or 'sampling'
+(a server-side setting) re-grade without it. Never needed offline.
 """
 
 from __future__ import annotations
 
+import functools
 import hashlib
+import os
 from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
 
 from langchain_core.messages import AIMessage, BaseMessage, ToolMessage
 from pydantic import BaseModel, ConfigDict, Field
-from testbeds_agents import call_tools, tool_call
+from testbeds_agents import tool_call
 from testbeds_sheets.baselines import values_only_plan
 from testbeds_sheets.calls import plan_to_calls
+from testbeds_sheets.judging import JUDGE_ENV, Chat, parse_judge_setting, provider_judge
 from testbeds_sheets.ops import WorkbookPlan
 from testbeds_sheets.tasks import FAMILIES, MAX_DIFFICULTY, generate_task, reference_plan, reference_workbook
+
+from . import replay_policy
 
 SUITE = "sheets"
 SCORER = "sheets"
@@ -94,30 +103,45 @@ def scripted_policy(settings: TaskSettings, policy_name: str, seed: int
                     ) -> Callable[[Sequence[BaseMessage]], AIMessage]:
     """Replay the plan's tool calls one per turn (calls of one turn run concurrently, and order matters in a
     workbook), then submit, then answer with the score the server reported."""
-    queue = [tool_call(name, args) for name, args in plan_to_calls(plan_for(settings, policy_name, seed))]
-    queue.append(tool_call("submit"))
-    state = {"next": 0}
-
-    def decide(messages: Sequence[BaseMessage]) -> AIMessage:
-        last = messages[-1]
-        if isinstance(last, ToolMessage) and last.name == "submit":
-            result = last.artifact if isinstance(last.artifact, dict) else {}
-            return AIMessage(content=f"Submitted; the server graded it {result.get('final', 'n/a')}.")
-        if state["next"] >= len(queue):
-            return AIMessage(content="Done.")
-        call = queue[state["next"]]
-        state["next"] += 1
-        return call_tools(call)
-
-    return decide
+    calls = [tool_call(name, args) for name, args in plan_to_calls(plan_for(settings, policy_name, seed))]
+    return replay_policy([*calls, tool_call("submit")],
+                         lambda result: f"Submitted; the server graded it {result.get('final', 'n/a')}.")
 
 
-def score_episode(episode: dict[str, Any], events: Sequence[Any]) -> dict[str, Any]:
-    """Final score, the three dimensions, coverage and every check's score, from the saved workbook."""
+@functools.lru_cache(maxsize=4)
+def _provider_judge(spec: str) -> Chat:
+    return provider_judge(spec)
+
+
+def judge_from_env() -> Chat | None:
+    """The judge TESTBEDS_SHEETS_JUDGE names ('provider:model'), else None; a bad spec raises before any call."""
+    setting = parse_judge_setting(os.environ.get(JUDGE_ENV))
+    return _provider_judge(setting.spec) if setting.mode == "provider" and setting.spec else None
+
+
+def _recorded_grade(metrics: dict[str, Any], submitted: Sequence[Any]) -> bool:
+    if submitted and isinstance(submitted[-1].structured, dict):
+        s = submitted[-1].structured
+        metrics.update(final=s["final"], coverage=s["coverage"], regraded=False, **s["dimensions"])
+        return True
+    return False
+
+
+def score_episode(episode: dict[str, Any], events: Sequence[Any], *, judge: Chat | None = None) -> dict[str, Any]:
+    """Final score, the three dimensions, coverage and every check's score, from the saved workbook.
+
+    judge: the LLM judge of the subjective criteria for the re-grade; default from TESTBEDS_SHEETS_JUDGE."""
     from testbeds_sheets.grader import grade
 
     settings = episode.get("settings") or {}
     submitted = [e for e in events if e.type == "tool_result" and e.name == "submit" and not e.is_error]
+    if settings.get("folder"):
+        # A task folder lives on the server's side; the grade the server returned at submit stands.
+        recorded: dict[str, Any] = {"submitted": bool(submitted), "folder": settings["folder"]}
+        if not _recorded_grade(recorded, submitted):
+            raise ValueError(f"the task folder episode {settings['folder']!r} was never submitted")
+        recorded["passed"] = recorded["final"] >= 99.999
+        return recorded
     if not {"family", "seed", "difficulty"} <= settings.keys():
         raise ValueError("the episode has no task settings (a free-form workspace): nothing to grade")
     task = generate_task(settings["family"], int(settings["seed"]), int(settings["difficulty"]))
@@ -127,14 +151,15 @@ def score_episode(episode: dict[str, Any], events: Sequence[Any]) -> dict[str, A
     changed = path.is_file() and expected is not None and hashlib.sha256(path.read_bytes()).hexdigest() != expected
     metrics["file_changed_after_submit"] = changed
     if path.is_file() and not changed:
-        report = grade(task, path, reference_workbook(task))
+        report = grade(task, path, reference_workbook(task), judge=judge if judge is not None else judge_from_env())
         metrics.update(final=report.final, coverage=report.coverage, regraded=True,
                        **{d: s for d, s in report.dimensions.items()},
                        checks={c.name: c.score for c in report.checks})
-    elif submitted and isinstance(submitted[-1].structured, dict):
-        s = submitted[-1].structured
-        metrics.update(final=s["final"], coverage=s["coverage"], regraded=False, **s["dimensions"])
-    else:
+        if report.judge is not None:
+            metrics["judged"] = "verdicts" in report.judge
+            if "error" in report.judge:
+                metrics["judge_error"] = report.judge["error"]
+    elif not _recorded_grade(metrics, submitted):
         raise ValueError(f"the workbook {path} is gone and the episode was never submitted")
     if not submitted:
         # An unsubmitted model is graded as it stands, but it did not finish the task.

@@ -20,13 +20,15 @@ from typing import Any, Literal
 
 from langchain_core.messages import AIMessage, BaseMessage, ToolMessage
 from pydantic import BaseModel, ConfigDict, Field
-from testbeds_agents import call_tools, tool_call
+from testbeds_agents import tool_call
 from testbeds_synthtools.catalog import Catalog
 from testbeds_synthtools.engine import Session
 from testbeds_synthtools.generator import generate_toolset, list_fields
 from testbeds_synthtools.grading import Submission, grade
 from testbeds_synthtools.spec import Toolset
 from testbeds_synthtools.tasks import Task, random_valid_agent, reference_submission
+
+from . import replay_policy
 
 SUITE = "synthtools"
 SCORER = "synthtools"
@@ -107,20 +109,7 @@ def scripted_policy(settings: TaskSettings, policy_name: str, seed: int
         calls, submission = random_valid_agent(task, toolset, seed), Submission()
     queue = [tool_call("call", {"tool": c.tool, "arguments": c.arguments}) for c in calls]
     queue.append(tool_call("submit_task", submission.model_dump(exclude_none=True)))
-    state = {"next": 0}
-
-    def decide(messages: Sequence[BaseMessage]) -> AIMessage:
-        last = messages[-1]
-        if isinstance(last, ToolMessage) and last.name == "submit_task":
-            result = last.artifact if isinstance(last.artifact, dict) else {}
-            return AIMessage(content=f"Submitted: {'passed' if result.get('passed') else 'not passed'}.")
-        if state["next"] >= len(queue):
-            return AIMessage(content="Done.")
-        call = queue[state["next"]]
-        state["next"] += 1
-        return call_tools(call)
-
-    return decide
+    return replay_policy(queue, lambda result: f"Submitted: {'passed' if result.get('passed') else 'not passed'}.")
 
 
 def settings_from_args(args: Any) -> list[TaskSettings]:

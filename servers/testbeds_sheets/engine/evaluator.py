@@ -28,6 +28,7 @@ import numpy as np
 import openpyxl
 from openpyxl.worksheet.formula import ArrayFormula, DataTableFormula
 
+from .catalog import is_excel_function
 from .functions import FUNCTIONS, LAZY, excel_name
 from .operands import (
     INFIX,
@@ -50,6 +51,17 @@ from .values import ERROR_CODES, CellProblem, Evaluation, Value, cell_key
 # from values would be silently wrong, so their cells (and dependants) are reported unevaluable.
 UNEVALUABLE_FUNCTIONS = frozenset({"OFFSET", "INDIRECT", "CELL", "INFO", "AREAS", "GETPIVOTDATA", "FORMULATEXT",
                                    "ISFORMULA", "SHEET", "SHEETS", "LET", "LAMBDA", "RTD", "WEBSERVICE", "FILTERXML"})
+
+# Functions that treat a value read from a reference differently from one typed as an argument (text and logicals
+# in references are skipped), with the index of their first such argument (NPV's rate is a plain number).
+REFERENCE_AWARE = {name: 0 for name in (
+    "SUM", "PRODUCT", "MAX", "MIN", "AVERAGE", "AVERAGEA", "COUNT", "COUNTA", "MEDIAN", "STDEV", "STDEV.S",
+    "STDEVP", "STDEV.P", "VAR", "VAR.S", "VARP", "VAR.P", "AND", "OR", "XOR")} | {"NPV": 1}
+
+
+class UnsupportedFunction(Unsupported):
+    """A real Excel function the embedded engine does not implement (unlike an unknown name, which is #NAME?)."""
+
 
 # Ranges bigger than this that run past a sheet's used area are clipped to it (whole columns always are).
 CLIP_ROWS = 2048
@@ -301,10 +313,18 @@ class Model:
             tree = parse(formula)
         except ParseError as exc:
             return Compiled(None, problem=CellProblem(kind="parse_error", message=_short(f"cannot parse: {exc}")))
+        except RecursionError:
+            return Compiled(None, problem=CellProblem(kind="engine_error",
+                                                      message="formula nested too deeply to parse"))
         try:
             fn = self._node(tree, sheet, row, col, refs, depth)
+        except UnsupportedFunction as exc:
+            return Compiled(None, refs, CellProblem(kind="unsupported_function", message=_short(str(exc))))
         except Unsupported as exc:
             return Compiled(None, refs, CellProblem(kind="unevaluable", message=_short(str(exc))))
+        except RecursionError:
+            return Compiled(None, refs, CellProblem(kind="engine_error",
+                                                    message="formula nested too deeply to compile"))
         return Compiled(fn, refs)
 
     def _node(self, node: Any, sheet: str, row: int, col: int, refs: list[tuple[str | None, RefSpec]],
@@ -335,10 +355,27 @@ class Model:
 
             return chain
         if kind is Prefix:
-            inner = self._node(node.operand, sheet, row, col, refs, depth)
-            if node.op == "-":
+            # A run of signs is unwound in a loop (no nested closures): '=---...-1' must not recurse per sign.
+            negations = 0
+            while type(node) is Prefix:
+                negations += node.op == "-"
+                node = node.operand
+            inner = self._node(node, sheet, row, col, refs, depth)
+            if negations == 0:
+                return inner  # unary plus changes nothing
+            if negations == 1:
                 return lambda ctx: NEGATE(inner(ctx))
-            return inner  # unary plus changes nothing
+            # Negating twice is not the identity (it turns numeric text into a number), so an even run negates
+            # twice and an odd run once: the same value as negating `negations` times.
+            times = 2 - negations % 2
+
+            def signs(ctx: Ctx) -> Any:
+                value = inner(ctx)
+                for _ in range(times):
+                    value = NEGATE(value)
+                return value
+
+            return signs
         if kind is Postfix:
             inner = self._node(node.operand, sheet, row, col, refs, depth)
             return lambda ctx: PERCENT(inner(ctx))
@@ -363,7 +400,15 @@ class Model:
         args = [self._node(arg, sheet, row, col, refs, depth) for arg in nodes]
         fn = lookup_function(name)
         if fn is None:
+            if is_excel_function(name):
+                raise UnsupportedFunction(f"{name} is an Excel function the embedded engine does not implement")
             return lambda ctx: NAME
+        first_reference_arg = REFERENCE_AWARE.get(name)
+        if first_reference_arg is not None and name in FUNCTIONS:
+            # SUM(H1) skips text in H1 but SUM("5") counts 5: a single-cell reference reaches the function as a
+            # 1x1 range so it is told apart from a value typed into the call.
+            args = [_as_range(arg) if i >= first_reference_arg and type(node_) is Ref else arg
+                    for i, (arg, node_) in enumerate(zip(args, nodes))]
         if not _accepts(name, fn, len(args), lazy=name in LAZY):
             return lambda ctx: VALUE
         if name in LAZY:
@@ -677,6 +722,14 @@ def _cells(ws: Any) -> Any:
     if cells is not None:
         return cells.items()
     return (((cell.row, cell.column), cell) for row in ws.iter_rows() for cell in row if hasattr(cell, "column"))
+
+
+def _as_range(arg: Node) -> Node:
+    def wrapped(ctx: Ctx) -> Any:
+        value = arg(ctx)
+        return value if isinstance(value, Rng) else Rng([[value]])
+
+    return wrapped
 
 
 def _accepts(name: str, fn: Callable[..., Any], count: int, lazy: bool) -> bool:

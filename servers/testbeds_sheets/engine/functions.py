@@ -430,6 +430,34 @@ def average(*args: Any) -> float:
     return math.fsum(found) / len(found)
 
 
+@register("AVERAGEA")
+def averagea(*args: Any) -> float:
+    # Unlike AVERAGE, text and logicals in references count (text as 0, TRUE as 1); blanks are still skipped.
+    found: list[float | int] = []
+    for value, in_range in iter_args(args):
+        if isinstance(value, XLError):
+            raise ErrorRaised(value)
+        if value is None:
+            continue
+        if isinstance(value, bool):
+            found.append(int(value))
+        elif isinstance(value, str) and in_range:
+            found.append(0)
+        else:
+            found.append(num(value))
+    if not found:
+        fail(DIV0)
+    return math.fsum(found) / len(found)
+
+
+@register("QUOTIENT")
+def quotient(numerator: Any, denominator: Any) -> int:
+    a, b = num(scalar_or_first(numerator)), num(scalar_or_first(denominator))
+    if b == 0:
+        fail(DIV0)
+    return math.trunc(a / b)
+
+
 @register("COUNT")
 def count(*args: Any) -> int:
     total = 0
@@ -900,46 +928,67 @@ def _opt(value: Any, default: float = 0.0) -> float:
     return default if value is None else num(value)
 
 
+# At rate 0 the annuity formulas divide by zero; Excel uses their limits (straight-line payments). numpy-financial
+# gets NPER's sign wrong there, so every rate-0 case is computed here. `+ 0.0` turns -0.0 into 0.
+
+
 @register("PMT")
 def pmt(rate: Any, nper: Any, pv: Any, fv: Any = None, type_: Any = None) -> float:
     r, n = num(rate), num(nper)
     if n == 0:
         fail(NUM)
+    if r == 0:
+        return -(num(pv) + _opt(fv)) / n + 0.0
     return finite(npf.pmt(r, n, num(pv), _opt(fv), _when(type_)))
 
 
 @register("PV")
 def pv(rate: Any, nper: Any, payment: Any, fv: Any = None, type_: Any = None) -> float:
-    return finite(npf.pv(num(rate), num(nper), num(payment), _opt(fv), _when(type_)))
+    r = num(rate)
+    if r == 0:
+        return finite(-(_opt(fv) + num(payment) * num(nper)) + 0.0)
+    return finite(npf.pv(r, num(nper), num(payment), _opt(fv), _when(type_)))
 
 
 @register("FV")
 def fv(rate: Any, nper: Any, payment: Any, pv_: Any = None, type_: Any = None) -> float:
-    return finite(npf.fv(num(rate), num(nper), num(payment), _opt(pv_), _when(type_)))
+    r = num(rate)
+    if r == 0:
+        return finite(-(_opt(pv_) + num(payment) * num(nper)) + 0.0)
+    return finite(npf.fv(r, num(nper), num(payment), _opt(pv_), _when(type_)))
 
 
 @register("NPER")
 def nper(rate: Any, payment: Any, pv_: Any, fv_: Any = None, type_: Any = None) -> float:
+    r, p = num(rate), num(payment)
+    if r == 0:
+        if p == 0:
+            fail(NUM)
+        return -(num(pv_) + _opt(fv_)) / p + 0.0
     with np.errstate(all="ignore"):
-        return finite(npf.nper(num(rate), num(payment), num(pv_), _opt(fv_), _when(type_)))
+        return finite(npf.nper(r, p, num(pv_), _opt(fv_), _when(type_)))
 
 
 @register("IPMT")
 def ipmt(rate: Any, per: Any, nper_: Any, pv_: Any, fv_: Any = None, type_: Any = None) -> float:
-    p, n = num(per), num(nper_)
+    r, p, n = num(rate), num(per), num(nper_)
     if p < 1 or p > n:
         fail(NUM)
+    if r == 0:
+        return 0.0  # no interest accrues at rate 0
     with np.errstate(all="ignore"):
-        return finite(npf.ipmt(num(rate), p, n, num(pv_), _opt(fv_), _when(type_)))
+        return finite(npf.ipmt(r, p, n, num(pv_), _opt(fv_), _when(type_)))
 
 
 @register("PPMT")
 def ppmt(rate: Any, per: Any, nper_: Any, pv_: Any, fv_: Any = None, type_: Any = None) -> float:
-    p, n = num(per), num(nper_)
+    r, p, n = num(rate), num(per), num(nper_)
     if p < 1 or p > n:
         fail(NUM)
+    if r == 0:
+        return -(num(pv_) + _opt(fv_)) / n + 0.0  # all of the payment is principal
     with np.errstate(all="ignore"):
-        return finite(npf.ppmt(num(rate), p, n, num(pv_), _opt(fv_), _when(type_)))
+        return finite(npf.ppmt(r, p, n, num(pv_), _opt(fv_), _when(type_)))
 
 
 @register("RATE")

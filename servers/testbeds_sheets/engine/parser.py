@@ -128,15 +128,18 @@ class _Parser:
             left = Infix(token.value, left, self.expression(precedence + 1))
 
     def unary(self) -> Any:
-        token = self.peek()
-        if token is not None and token.type == Token.OP_PRE:
+        # Signs are collected in a loop, not by recursion: '=' followed by thousands of '-' must not exhaust the
+        # stack. Negation binds tighter than '%' and '^' is handled by the caller, so the result is the same tree.
+        signs: list[str] = []
+        while (token := self.peek()) is not None and token.type == Token.OP_PRE:
             self.take()
-            operand = self.unary()
-            return Prefix(token.value, operand)
+            signs.append(token.value)
         node = self.primary()
         while (token := self.peek()) is not None and token.type == Token.OP_POST:
             self.take()
             node = Postfix(token.value, node)
+        for sign in reversed(signs):
+            node = Prefix(sign, node)
         return node
 
     def primary(self) -> Any:

@@ -366,6 +366,20 @@ def fills(book: Book) -> CheckResult:
                       _summary("cells within the shading budget", len(cells), [], notes))
 
 
+def delineation(book: Book) -> CheckResult:
+    """Cells set off by a border or a fill (headers, totals). Nothing here can offend: the check counts what the
+    attempt delineates, and `against_reference` fails it when the reference delineates cells and the attempt none."""
+    n = 0
+    for c in book.cells.values():
+        b = c.cell.border
+        f = c.cell.fill
+        if any(getattr(b, side).style for side in ("top", "bottom", "left", "right") if getattr(b, side) is not None) \
+                or (f is not None and f.fill_type not in (None, "none")):
+            n += 1
+    return make_check("delineation", "borders_shading", n, [],
+                      _summary("cells set off by borders or fills", n, []))
+
+
 # -- presentation --------------------------------------------------------------------------------------------------
 def outputs_summary(book: Book, task: Task, outputs: dict[str, Located]) -> CheckResult:
     offending, notes = [], []
@@ -400,13 +414,26 @@ def outputs_summary(book: Book, task: Task, outputs: dict[str, Located]) -> Chec
                       _summary("outputs presented on a summary with units", n, offending, notes))
 
 
+# Format checks that judge how calculations are laid out and marked: with nothing calculated they judge nothing.
+NEEDS_CALCULATION = ("sheet_roles", "inputs_read_no_workings", "font_colours")
+
+
 def format_checks(book: Book, ev: Evaluation, task: Task, inputs: dict[str, Located],
-                  outputs: dict[str, Located]) -> list[CheckResult]:
-    """Every deterministic Format check."""
+                  outputs: dict[str, Located], computes: bool = True) -> list[CheckResult]:
+    """Every deterministic Format check. `computes` False (no formula reads a case input) fails the checks of
+    `NEEDS_CALCULATION`: a workbook of typed numbers has no inputs, workings and outputs to keep apart (a sheet
+    named Outputs is only a name), and no formulas or links to colour."""
     units = Units(book, ev, task, inputs, outputs)
     nums = numeric_cells(book, ev)
-    return [
+    checks = [
         sheet_roles(book), inputs_read_no_workings(book), freeze_panes(book), labels_and_units(book, units, nums),
         font_colours(book, inputs, units), number_notation(book, units, nums), number_alignment(book, nums),
-        period_columns(units), font_consistency(book), fills(book), outputs_summary(book, task, outputs),
+        period_columns(units), font_consistency(book), fills(book), delineation(book),
+        outputs_summary(book, task, outputs),
     ]
+    if computes:
+        return checks
+    return [c if c.name not in NEEDS_CALCULATION else c.model_copy(update={
+        "score": 0.0, "offending": ["(workbook)"],
+        "explanation": "no formula reads a case input: nothing was calculated, so there are no inputs, "
+                       "workings and outputs to separate and no formulas to colour"}) for c in checks]

@@ -114,9 +114,9 @@ class FormulaIndex:
         return True
 
 
-def _no_formulas(names: list[tuple[str, str]]) -> list[CheckResult]:
-    return [make_check(n, crit, 1, ["(workbook)"], "the workbook holds no formula: nothing was computed", score=0.0)
-            for n, crit in names]
+def _no_formulas(names: list[tuple[str, str]],
+                 why: str = "the workbook holds no formula: nothing was computed") -> list[CheckResult]:
+    return [make_check(n, crit, 1, ["(workbook)"], why, score=0.0) for n, crit in names]
 
 
 FORMULA_CHECKS = [
@@ -128,14 +128,24 @@ FORMULA_CHECKS = [
 ]
 
 
-def formula_checks(book: Book, ev: Evaluation, outputs: dict[str, Located]) -> list[CheckResult]:
-    """Every deterministic Formula check except `inputs_linked` (which needs the perturbation runs)."""
+def formula_checks(book: Book, ev: Evaluation, outputs: dict[str, Located],
+                   inputs: dict[str, Located] | None = None) -> list[CheckResult]:
+    """Every deterministic Formula check except `inputs_linked` (which needs the perturbation runs); `inputs`
+    (the located case inputs) lets `outputs_are_formulas` tell computed outputs from pasted ones."""
     if not book.formula_cells:
         return _no_formulas(FORMULA_CHECKS)
+    computed = None
+    if inputs:
+        computed = computed_cells(book, input_keys(inputs))
+        if not computed:
+            # links and `=123.45` shells around typed numbers: the formula checks would only grade the shells
+            return _no_formulas(FORMULA_CHECKS, f"none of the {len(book.formula_cells)} formulas reads a case input, "
+                                                "directly or through other formulas: nothing was computed")
     index = FormulaIndex(book)
     return [
         formula_length(book), row_consistency(index), duplicate_calc(book, index), error_traps(book),
-        no_errors(book, ev), no_cycles(book), outputs_are_formulas(book, outputs), no_buried_constants(book),
+        no_errors(book, ev), no_cycles(book), outputs_are_formulas(book, outputs, inputs, computed),
+        no_buried_constants(book),
         no_whole_columns(book), no_self_ranges(book), sums_cover_timeline(book), absolute_refs(index),
     ]
 
@@ -403,7 +413,83 @@ def no_cycles(book: Book) -> CheckResult:
 
 
 # -- hard-coding ---------------------------------------------------------------------------------------------------
-def outputs_are_formulas(book: Book, outputs: dict[str, Located]) -> CheckResult:
+def input_keys(inputs: dict[str, Located] | None) -> set[str]:
+    """Every cell holding a located case input (a series counts each period)."""
+    keys: set[str] = set()
+    for loc in (inputs or {}).values():
+        if loc.key is not None:
+            keys.add(loc.key)
+            keys.update(loc.series_keys)
+    return keys
+
+
+def computed_cells(book: Book, sources: set[str]) -> set[str]:
+    """Formula cells whose precedent closure (through formula cells, across sheets) reaches one of `sources`:
+    one forward sweep over the dependents graph, so a 5,000-cell model costs one pass, not one per output."""
+    dependents: dict[str, list[str]] = {}
+    for key, precs in book.precedents.items():
+        for p in precs:
+            dependents.setdefault(p, []).append(key)
+    done: set[str] = set()
+    todo = [k for k in sources if k in dependents]
+    seen_sources = set(todo)
+    while todo:
+        for d in dependents.get(todo.pop(), ()):
+            if d not in done:
+                done.add(d)
+                if d not in seen_sources:
+                    todo.append(d)
+    return done
+
+
+def computes_anything(book: Book, inputs: dict[str, Located] | None) -> bool:
+    """Whether some formula reads a case input, directly or through other formulas (True when the task has no
+    inputs to tell)."""
+    if not inputs:
+        return bool(book.formula_cells)
+    return bool(book.formula_cells) and bool(computed_cells(book, input_keys(inputs)))
+
+
+def _typed_leaves(book: Book, key: str, limit: int = 4) -> list[str]:
+    """The non-formula cells a formula's closure ends in (where pasted numbers sit), first `limit` of them."""
+    leaves: list[str] = []
+    seen = {key}
+    todo = [key]
+    while todo and len(leaves) < limit:
+        for p in book.precedents.get(todo.pop(), ()):
+            if p in seen:
+                continue
+            seen.add(p)
+            c = book.cells.get(p)
+            if c is not None and c.is_formula:
+                todo.append(p)
+            else:
+                leaves.append(p)
+    return leaves[:limit]
+
+
+def _pasted_note(book: Book, loc: Located, c: Cell) -> str:
+    leaves = _typed_leaves(book, c.key)
+    if not c.refs:
+        how = f"{c.formula} reads no cell"
+    elif leaves:
+        how = f"{c.formula} leads only to typed numbers ({', '.join(leaves)})"
+    else:
+        how = f"{c.formula} reads no case input"
+    return f"output {loc.id} at {loc.key} is pasted: {how}"
+
+
+def outputs_are_formulas(book: Book, outputs: dict[str, Located], inputs: dict[str, Located] | None = None,
+                         computed: set[str] | None = None) -> CheckResult:
+    """Outputs are computed, not pasted. With `inputs`, an output counts only when its precedent closure reaches a
+    located case input: `=123.45`, a link to a typed number or a chain of links ending in typed numbers is pasted.
+    `computed` (from `computed_cells`) saves recomputing the closure. An output downstream of an error literal
+    is left to `no_errors`."""
+    if computed is None and inputs is not None:
+        computed = computed_cells(book, input_keys(inputs))
+    # a formula broken by an error literal (`=Calc!#REF!`) or unparsable text is a fault for no_errors, not a paste
+    broken_roots = {c.key for c in book.formula_cells if c.error_literal or c.unparsable}
+    broken = broken_roots | computed_cells(book, broken_roots) if computed is not None and broken_roots else set()
     items: dict[str, str | None] = {}
     for loc in outputs.values():
         if loc.key is None:
@@ -412,6 +498,8 @@ def outputs_are_formulas(book: Book, outputs: dict[str, Located]) -> CheckResult
         if c is None or not c.is_formula:
             what = "formula stored as text" if c is not None and c.text_formula else "typed value"
             items[loc.key] = f"output {loc.id} at {loc.key} is a {what}"
+        elif computed is not None and loc.key not in computed and loc.key not in broken:
+            items[loc.key] = _pasted_note(book, loc, c)
         else:
             items[loc.key] = None
     for c in book.cells.values():

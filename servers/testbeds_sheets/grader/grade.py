@@ -24,11 +24,11 @@ from .accuracy import (
 )
 from .book import Book
 from .format_checks import format_checks
-from .formula_checks import formula_checks
+from .formula_checks import computes_anything, formula_checks
 from .judge import run_judge
 from .locate import locate_all, reference_locations
 from .perturb import EmbeddedRecalculator, Recalculator, inputs_linked, libreoffice_recalculators, run_perturbations
-from .report import GradeReport, roll_up
+from .report import CheckResult, GradeReport, against_reference, roll_up
 
 ENGINES = ("embedded", "libreoffice", "auto")
 
@@ -75,19 +75,28 @@ def grade(task: Task, attempt: Workbook | str | Path, reference: Workbook | str 
     inputs, outputs = locate_all(att_book, task)
     ref_inputs, ref_outputs = reference_locations(ref_book, task)
     used = "libreoffice" if engine == "libreoffice" else "embedded"
+    ref_counts: dict[tuple[int, str], dict[str, int]] = {}
     report = _grade_with(used, task, (att_wb, att_book, inputs, outputs), (ref_wb, ref_book, ref_inputs, ref_outputs),
-                         weights, strict, judge)
+                         weights, strict, judge, ref_counts)
     if engine == "auto" and report[1]:
         from ..engine.libreoffice import soffice_available
 
         if soffice_available():
             report = _grade_with("libreoffice", task, (att_wb, att_book, inputs, outputs),
-                                 (ref_wb, ref_book, ref_inputs, ref_outputs), weights, strict, judge)
+                                 (ref_wb, ref_book, ref_inputs, ref_outputs), weights, strict, judge, ref_counts)
     return report[0]
 
 
+def reference_eligible(task: Task, ref_book: Book, ref_ev, ref_inputs: dict, ref_outputs: dict) -> dict[str, int]:
+    """How many items each Formula and Format check finds eligible on the reference workbook."""
+    checks: list[CheckResult] = formula_checks(ref_book, ref_ev, ref_outputs, ref_inputs)
+    checks += format_checks(ref_book, ref_ev, task, ref_inputs, ref_outputs)
+    return {c.name: c.eligible for c in checks}
+
+
 def _grade_with(engine: str, task: Task, att: tuple, ref: tuple, weights: dict[str, float] | None, strict: bool,
-                judge: Callable[[str], str] | None) -> tuple[GradeReport, bool]:
+                judge: Callable[[str], str] | None,
+                ref_counts: dict[tuple[int, str], dict[str, int]]) -> tuple[GradeReport, bool]:
     att_wb, att_book, inputs, outputs = att
     ref_wb, ref_book, ref_inputs, ref_outputs = ref
     with _recalculators(engine, (att_wb, att_book), (ref_wb, ref_book)) as (att_rc, ref_rc):
@@ -102,11 +111,18 @@ def _grade_with(engine: str, task: Task, att: tuple, ref: tuple, weights: dict[s
         task_completed(task, att_values),
         sign_consistency(task, att_book, att_ev),
     ]
-    fchecks = formula_checks(att_book, att_ev, outputs)
+    # the reference's eligible counts tell "nothing to check" from "nothing done"; computed once per reference
+    # and engine within this grade call
+    cache_key = (id(ref_book), engine)
+    if cache_key not in ref_counts:
+        ref_counts[cache_key] = reference_eligible(task, ref_book, ref_ev, ref_inputs, ref_outputs)
+    counts = ref_counts[cache_key]
+    fchecks = against_reference(formula_checks(att_book, att_ev, outputs, inputs), counts)
     linked = inputs_linked(task, runs, att_ev, ref_ev, outputs, ref_outputs)
     at = next(i for i, c in enumerate(fchecks) if c.name == "no_buried_constants") + 1
     checks += fchecks[:at] + [linked] + fchecks[at:]
-    checks += format_checks(att_book, att_ev, task, inputs, outputs)
+    computes = computes_anything(att_book, inputs)
+    checks += against_reference(format_checks(att_book, att_ev, task, inputs, outputs, computes), counts)
     judged = None
     if judge is not None:
         judge_checks, judged = run_judge(judge, task, att_book, att_ev)

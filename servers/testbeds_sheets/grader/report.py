@@ -40,7 +40,8 @@ SUBJECTIVE_CRITERIA = ("formula_readability", "structure", "layout_readability",
 
 
 class CheckResult(BaseModel):
-    """One deterministic (or judged) check: `score = 1 - offending/eligible`, 1 when nothing is eligible."""
+    """One deterministic (or judged) check: `score = 1 - offending/eligible`; with nothing eligible, 1 if the
+    reference has nothing eligible either, else 0 (see `against_reference`)."""
 
     name: str
     dimension: Dimension
@@ -89,6 +90,38 @@ def make_check(name: str, criterion: str, eligible: int, offending: list[str], e
         explanation = "nothing to check"
     return CheckResult(name=name, dimension=dimension, criterion=criterion, weight=0.0, score=min(1.0, max(0.0, score)),
                        eligible=eligible, offending=offending, explanation=explanation)
+
+
+# What each check counts as eligible, for the explanation when the attempt has none of what the reference has.
+ELIGIBLE_NOUNS: dict[str, str] = {
+    "formula_length": "formulas", "row_consistency": "formulas in copied rows",
+    "duplicate_calc": "multi-reference calculations", "error_traps": "risky divisions or lookups",
+    "no_errors": "evaluated formulas", "no_cycles": "formulas", "outputs_are_formulas": "outputs and formula rows",
+    "no_buried_constants": "formulas", "no_whole_columns": "formulas", "no_self_ranges": "formulas",
+    "sums_cover_timeline": "sums over timeline rows", "absolute_refs": "formulas in copied rows",
+    "sheet_roles": "sheets", "labels_and_units": "numeric rows", "font_colours": "cells with a colour class",
+    "number_notation": "numbers with a unit or magnitude to format", "number_alignment": "numbers",
+    "period_columns": "timelines", "font_consistency": "cells", "fills": "cells",
+    "delineation": "cells set off by borders or fills",
+    "outputs_summary": "outputs",
+}
+# Checks where having nothing eligible is the good state, not missing work: an input sheet without formulas.
+ABSENCE_IS_FINE = frozenset({"inputs_read_no_workings"})
+
+
+def against_reference(checks: list[CheckResult], reference_eligible: dict[str, int]) -> list[CheckResult]:
+    """Score 0 the checks with nothing eligible in the attempt whose counterpart on the reference had items:
+    an attempt without formulas, copied rows or formats must not pass the checks on them for free. When the
+    reference has nothing eligible either, the check stays 1 ("nothing to check")."""
+    out: list[CheckResult] = []
+    for c in checks:
+        ref_n = reference_eligible.get(c.name, 0)
+        if c.eligible == 0 and c.score > 0 and ref_n > 0 and c.name not in ABSENCE_IS_FINE:
+            noun = ELIGIBLE_NOUNS.get(c.name, "eligible items")
+            c = c.model_copy(update={"score": 0.0, "offending": ["(workbook)"],
+                                     "explanation": f"the reference has {ref_n} {noun}; the attempt has none"})
+        out.append(c)
+    return out
 
 
 def roll_up(checks: list[CheckResult], weights: dict[str, float] | None = None,
