@@ -168,21 +168,21 @@ def sheets_demo(db: Path, out: Path, *, difficulty: int, show_progress: bool, co
     return {policy: sum(v) / len(v) for policy, v in means.items()}
 
 
-SYNTHTOOLS_POLICIES = ("reference", "random")
+SYNTHTOOLS_POLICIES = ("reference", "random", "infeasible")
 
 
 def synthtools_demo(db: Path, out: Path, *, show_progress: bool, console: Console,
                     tasks: tuple[tuple[str, str], ...] = (("healthcare", "simple"), ("logistics", "medium"),
                                                           ("banking", "complex"))) -> dict[str, float]:
-    """The reference tool user and the random-valid-call baseline on tasks of generated toolsets, over stdio; the
-    server grades the final state at submit and the scorer replays the recorded calls to confirm it. Returns the
-    pass rate by policy."""
+    """The reference tool user, a random-valid-call baseline and an always-"infeasible" reporter on tasks of generated
+    toolsets, over stdio; the server grades the final state at submit and the scorer replays the recorded calls to
+    confirm it. Returns the pass rate on feasible tasks by policy (the demo's tasks are feasible ones)."""
     from .suites.synthtools import REPORT_METRICS, TaskSettings
 
     specs = [EpisodeSpec("synthtools", TaskSettings(field=field, tier=tier), 0, policy)
              for policy in SYNTHTOOLS_POLICIES for field, tier in tasks]
-    console.print(f"synthtools: scripted reference and random-valid-call agents, {len(tasks)} tasks of generated "
-                  "toolsets, over stdio")
+    console.print(f"synthtools: scripted reference, random-valid-call and always-infeasible agents, {len(tasks)} "
+                  "tasks of generated toolsets, over stdio")
     rows = run_and_score(db, specs, "synthtools", show_progress=show_progress)
     summary = summarize(rows, list(REPORT_METRICS), ["policy", "field", "tier"],
                         title="synthtools: tasks on generated toolsets, graded on the final state (passed 0-1)")
@@ -190,7 +190,8 @@ def synthtools_demo(db: Path, out: Path, *, show_progress: bool, console: Consol
     write_summary(summary, out / "synthtools")
     rates: dict[str, list[float]] = {}
     for row in rows:
-        rates.setdefault(row["settings"]["policy"], []).append(float(row["metrics"]["passed"]))
+        if row["metrics"]["feasible"]:
+            rates.setdefault(row["settings"]["policy"], []).append(float(row["metrics"]["passed"]))
     return {policy: sum(v) / len(v) for policy, v in rates.items()}
 
 
@@ -229,9 +230,10 @@ def _demo(args: argparse.Namespace) -> int:
                          console=console)
     synth = synthtools_demo(db, out, show_progress=not args.no_progress, console=console)
     lines, ok = ordering_lines(means)
-    synth_ok = synth.get("reference") == 1.0 and synth.get("random", 1.0) <= 0.34
+    synth_ok = synth.get("reference") == 1.0 and synth.get("random", 1.0) <= 0.34 and synth.get("infeasible") == 0.0
     lines.append(f"synthtools: reference passes {100 * synth.get('reference', 0):.0f}% (100% expected), random "
-                 f"{100 * synth.get('random', 0):.0f}% (near 0 expected): {'holds' if synth_ok else 'DOES NOT HOLD'}")
+                 f"{100 * synth.get('random', 0):.0f}% and always-infeasible {100 * synth.get('infeasible', 0):.0f}% "
+                 f"(near 0 expected): {'holds' if synth_ok else 'DOES NOT HOLD'}")
     sheets_ok = sheets.get("reference") == 100.0 and sheets.get("values_only", 100.0) < 60.0
     lines.append(f"sheets: reference {sheets.get('reference', 0):.1f} (100 expected), values-only "
                  f"{sheets.get('values_only', 0):.1f} (below 60 expected): {'holds' if sheets_ok else 'DOES NOT HOLD'}")

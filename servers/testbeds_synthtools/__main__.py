@@ -29,6 +29,11 @@ def _suite_parser(prog: str) -> argparse.ArgumentParser:
     p.add_argument("--sim-cache-mode", choices=["record", "replay", "off"], default=None,
                    help="record (default with --sim-cache), replay (misses are errors, no sampling) or off; "
                         "env TESTBEDS_SYNTHTOOLS_SIM_CACHE_MODE")
+    p.add_argument("--sim-model", default=None, metavar="PROVIDER:MODEL",
+                   help="LLM mode's model for clients that cannot be sampled (no sampling capability, or a "
+                        "2026-07-28 connection), e.g. anthropic:<model>, openai:<model>, ollama:<model> "
+                        "(testbeds_agents.make_model; needs the provider's extra and key); "
+                        "env TESTBEDS_SYNTHTOOLS_SIM_MODEL")
     return p
 
 
@@ -49,7 +54,7 @@ def main(argv: Sequence[str] | None = None) -> None:
     except ValueError as exc:
         p.error(str(exc))
     flags = {"corpus": args.corpus, "state_dir": args.state_dir, "simulator": args.simulator,
-             "sim_cache": args.sim_cache, "sim_cache_mode": args.sim_cache_mode}
+             "sim_cache": args.sim_cache, "sim_cache_mode": args.sim_cache_mode, "sim_model": args.sim_model}
     settings = replace(settings, **{k: v for k, v in flags.items() if v is not None})
     if args.sim_cache is not None and args.sim_cache_mode is None and settings.sim_cache_mode == "off":
         settings = replace(settings, sim_cache_mode="record")
@@ -57,7 +62,12 @@ def main(argv: Sequence[str] | None = None) -> None:
         p.error("--sim-cache-mode replay needs --sim-cache PATH")
     if settings.corpus is not None and not (settings.corpus / "tool_json").is_dir():
         p.error(f"--corpus {settings.corpus} has no tool_json/ folder")
-    server = build(options, settings)
+    if args.sim_model and settings.simulator != "llm":
+        p.error("--sim-model applies to --simulator llm")
+    try:
+        server = build(options, settings)
+    except (ValueError, ImportError) as exc:  # an unusable --sim-model: bad spec, missing extra or key
+        p.error(str(exc))
     try:
         run(server, options)
     except KeyboardInterrupt:

@@ -28,6 +28,7 @@ from pydantic import BaseModel, Field, ValidationError
 from testbeds_serving.errors import InvalidArgument, NotFound
 
 from .curated import curate
+from .curated_tasks import CuratedTasks, curated_files, load_curated_tasks
 from .generator import generate_toolset, list_fields
 from .importer import import_toolset as import_corpus_toolset
 from .importer import list_corpus
@@ -87,6 +88,11 @@ class _Lru(OrderedDict[K, V]):
 
 
 _TASKS: _Lru[tuple[str, int, int], list[Task]] = _Lru(_CACHE_SIZE)
+_CURATED: _Lru[str, CuratedTasks] = _Lru(_CACHE_SIZE)
+# spec hash -> corpus root, for corpus toolsets with curated task files (set when a Catalog loads one), so the
+# task classmethods can serve those tasks without a corpus argument.
+_CURATED_ROOTS: dict[str, Path] = {}
+_ROOTS_GUARD = threading.Lock()
 
 
 def _field_error(field: str) -> InvalidArgument:
@@ -191,7 +197,11 @@ class Catalog:
             except KeyError:
                 raise NotFound(f"the corpus has no toolset {ref!r}; list_toolsets(source='corpus') lists them") \
                     from None
-            return curate(toolset)
+            toolset = curate(toolset)
+            if curated_files(self.corpus, toolset.id):
+                with _ROOTS_GUARD:
+                    _CURATED_ROOTS[toolset.spec_hash()] = self.corpus
+            return toolset
         raise InvalidArgument(f"cannot read toolset reference {ref!r}: use gen:<field>:<seed> (generated), "
                               "<field>.<N> (corpus) or a path ending in .json (a toolset spec file)")
 
@@ -220,13 +230,27 @@ class Catalog:
         key = (toolset.spec_hash(), seed, per_tier)
         return _TASKS.get_or(key, lambda: generate_tasks(toolset, seed, per_tier=per_tier))
 
+    @staticmethod
+    def curated(toolset: Toolset) -> CuratedTasks | None:
+        """SynthTools' curated tasks of a corpus toolset loaded by a Catalog with a corpus (None when it has
+        none), with the report of what was kept, made infeasible or dropped. Cached per process."""
+        key = toolset.spec_hash()
+        with _ROOTS_GUARD:
+            root = _CURATED_ROOTS.get(key)
+        if root is None:
+            return None
+        return _CURATED.get_or(key, lambda: load_curated_tasks(root, toolset))
+
     @classmethod
     def tier_tasks(cls, toolset: Toolset, tier: str, seed: int, per_tier: int = 2) -> list[Task]:
-        """The tier's tasks, feasible and infeasible, in an order that does not reveal which is which."""
+        """The tier's tasks, feasible and infeasible, in an order that does not reveal which is which: a corpus
+        toolset's curated tasks first (fixed, whatever the seed), then the generated ones."""
         if tier not in TIERS:
             raise InvalidArgument(f"unknown tier {tier!r}; use one of {', '.join(TIERS)}")
+        curated = cls.curated(toolset)
+        first = [t for t in (curated.tasks if curated else []) if t.tier == tier]
         tasks = [t for t in cls.tasks(toolset, seed, per_tier) if t.tier == tier]
-        return sorted(tasks, key=lambda t: sha256_hex(["order", t.id]))
+        return [*first, *sorted(tasks, key=lambda t: sha256_hex(["order", t.id]))]
 
     @classmethod
     def pick_task(cls, toolset: Toolset, tier: str, index: int, seed: int, per_tier: int = 2) -> Task:

@@ -733,9 +733,11 @@ class Session:
                 state_hash=state_hash, now=self.now(), writable=self.writable(tool),
                 lenient_dates=self.toolset.lenient_dates)
 
+        bound_key = self.bound_key(tool, draft.checked.arguments, draft.row)
+
         def check(result: dict[str, Any], patches: list[Patch]) -> list[str]:
             with self._lock:
-                return self.check_patches(tool, patches) + self._result_problems(tool, result)
+                return self.check_patches(tool, patches, bound_key) + self._result_problems(tool, result)
 
         assert self.simulator is not None
         response = await self.simulator.simulate(request, check)
@@ -743,7 +745,7 @@ class Session:
             merged = {**response.result, **request.fixed}
             merged = {k: merged[k] for k in tool.output_schema.get("properties", {}) if k in merged}
             if response.patches:
-                problems = self.check_patches(tool, response.patches)
+                problems = self.check_patches(tool, response.patches, bound_key)
                 if problems:
                     raise InternalError(f"{tool.name}: simulator returned refused patches: {problems}")
                 for p in response.patches:
@@ -775,8 +777,19 @@ class Session:
                 and c != t.key and not t.columns[c].volatile]
         return {eff.table: cols} if cols else {}
 
-    def check_patches(self, tool: Tool, patches: list[Any]) -> list[str]:
-        """Why proposed patches would be refused (empty: all acceptable)."""
+    def bound_key(self, tool: Tool, arguments: Mapping[str, Any], row: Mapping[str, Any] | None = None) -> Any:
+        """Key of the one row a call is about: the row its effect bound (e.g. the created row), else its key
+        argument; `None` when the call is about no single row."""
+        t = self.tables.get(tool.effect.table) if tool.effect.table is not None else None
+        if t is None:
+            return None
+        if row is not None and row.get(t.key) is not None:
+            return row[t.key]
+        return arguments.get(tool.effect.key) if tool.effect.key is not None else None
+
+    def check_patches(self, tool: Tool, patches: list[Any], bound_key: Any = None) -> list[str]:
+        """Why proposed patches would be refused (empty: all acceptable). A patch may only touch the row the
+        call is bound to (`bound_key`, see `bound_key`): an LLM must not rewrite other records of the table."""
         problems: list[str] = []
         allowed = self.writable(tool)
         for p in patches:
@@ -784,6 +797,11 @@ class Session:
                 problems.append(f"table {p.table!r} is not writable by {tool.name}")
                 continue
             t = self.tables[p.table]
+            if bound_key is None or p.key != bound_key:
+                target = f"only the row {bound_key!r} of this call" if bound_key is not None else "no row (the call " \
+                    "is bound to none)"
+                problems.append(f"patch of {p.table} row {p.key!r} refused: {tool.name} may change {target}")
+                continue
             bad = [c for c in p.set if c not in allowed[p.table]]
             if bad:
                 problems.append(f"columns {bad} of {p.table} are not declared writable (allowed: "

@@ -25,6 +25,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Literal
 
+from testbeds_serving.errors import InvalidArgument
+
 from .compiler import CompiledTool, compile_tool
 from .engine import CallResult, Session
 from .grading import Submission, TaskGrade, grade
@@ -106,21 +108,33 @@ class Exposure:
         self._guard = threading.Lock()
 
     def expose(self, toolset: Toolset, key: str) -> tuple[dict[str, str], bool]:
-        """Expose `toolset`'s tools; returns spec name -> MCP name and whether the tool list changed."""
+        """Expose `toolset`'s tools; returns spec name -> MCP name and whether the tool list changed.
+
+        Every tool is compiled before any is registered, so a toolset that cannot be served (a tool with its
+        own parameter named `handle`, which the served form injects) raises `InvalidArgument` naming the tool
+        and leaves the exposed tools exactly as they were."""
         with self._guard:
             if key in self.by_toolset:
                 return dict(self.by_toolset[key]), False
+            compiled_tools: list[tuple[str, CompiledTool]] = []
+            for tool in toolset.tools:
+                try:
+                    compiled_tools.append((tool.name, compile_tool(
+                        tool, extra_properties={"handle": HANDLE_PROPERTY}, extra_required=("handle",))))
+                except ValueError as exc:
+                    raise InvalidArgument(
+                        f"toolset {toolset.id!r} cannot be served: tool {tool.name!r} cannot be exposed ({exc}). "
+                        "A parameter named 'handle' is reserved for the episode handle; rename it in the spec."
+                    ) from None
             mapping: dict[str, str] = {}
             changed = False
-            for tool in toolset.tools:
-                compiled = compile_tool(tool, extra_properties={"handle": HANDLE_PROPERTY},
-                                        extra_required=("handle",))
+            for spec_name, compiled in compiled_tools:
                 name = self._name_for(toolset, key, compiled)
                 if name not in self.tools:
                     self.tools[name] = ExposedTool(name=name, compiled=compiled.model_copy(update={"name": name}))
                     changed = True
-                self.tools[name].routes[key] = tool.name
-                mapping[tool.name] = name
+                self.tools[name].routes[key] = spec_name
+                mapping[spec_name] = name
             self.by_toolset[key] = mapping
             return dict(mapping), changed
 

@@ -2,12 +2,14 @@
 
 Order (design §4), parameters in spec order within each stage:
 
-1. `tool` - unknown tool name;
+1. `tool` - unknown tool name (checked before anything about the arguments, so a wrong name is always
+   reported as such); then `arguments` - the arguments are not a JSON object at all;
 2. `unknown_parameter` - an argument the schema does not declare;
 3. `missing_required` - a required parameter absent (or passed as `null`);
 4. `type` - JSON type of each argument (booleans are not numbers; `integer` accepts `3.0`);
-5. `items` - array item types, `minItems` / `maxItems`;
-6. `enum_range` - `enum`, `minimum` / `maximum` (and the remaining JSON Schema keywords);
+5. `items` - array item types, `minItems` / `maxItems`, and the hard cap of `MAX_ARRAY_ITEMS` per array;
+6. `enum_range` - per parameter, in spec order: `enum`, `minimum` / `maximum`, then the remaining JSON Schema
+   keywords (`pattern`, `minLength` / `maxLength`, formats other than date-time, ...);
 7. `date_time` - `format: date-time` (imported toolsets also accept `YYYY-MM-DD`);
 8. `constraint` - the tool's cross-field `constraints`;
 9. `when` - the spec errors' `when` predicates.
@@ -31,7 +33,10 @@ from typing import Any
 from . import rules
 from .spec import ErrorSpec, Tool, Toolset, is_datetime, schema_validator
 
-STAGES: tuple[str, ...] = ("arguments", "tool", "unknown_parameter", "missing_required", "type", "items",
+MAX_ARRAY_ITEMS = 10_000
+"""Items one array argument may hold, whatever its schema says: bounds the work a single call can cause."""
+
+STAGES: tuple[str, ...] = ("tool", "arguments", "unknown_parameter", "missing_required", "type", "items",
                            "enum_range", "date_time", "constraint", "when")
 """Gateway stages in check order (`arguments`: the arguments are not a JSON object at all)."""
 
@@ -178,13 +183,13 @@ class Gateway:
         """Run every stage on one call. `bind(tool, arguments)` supplies the rule environment besides the
         arguments (`row`, `now`, ...) for the constraint and `when` stages; arguments seen there already carry
         their defaults. Returns the first failure, or the checked call with defaults applied."""
+        plan = self._plans.get(tool_name) if isinstance(tool_name, str) else None
+        if plan is None:
+            return self._unknown_tool(tool_name)
         if not isinstance(arguments, dict):
             return Failure(400, "invalid_arguments",
                            f"Invalid arguments: expected a JSON object, got {_got(arguments)}. Pass the parameters "
                            "as an object of name -> value.", "arguments")
-        plan = self._plans.get(tool_name) if isinstance(tool_name, str) else None
-        if plan is None:
-            return self._unknown_tool(tool_name)
         failure = self.check_schema(plan, arguments)
         if failure is not None:
             return failure
@@ -243,7 +248,7 @@ class Gateway:
                     return f
         for name, s in props.items():
             if name in present:
-                f = self._enum_range(plan, name, s, present[name])
+                f = self._enum_range(plan, name, s, present[name]) or self._rest(plan, name, present[name])
                 if f is not None:
                     return f
         for name, s in props.items():
@@ -251,14 +256,13 @@ class Gateway:
                 f = self._date_time(plan, name, s, present[name])
                 if f is not None:
                     return f
-        for name in props:
-            if name in present:
-                f = self._rest(plan, name, present[name])
-                if f is not None:
-                    return f
         return None
 
     def _items(self, name: str, s: Mapping[str, Any], v: list[Any]) -> Failure | None:
+        if len(v) > MAX_ARRAY_ITEMS:
+            return Failure(400, "too_many_items",
+                           f"Too many items for {name}: at most {MAX_ARRAY_ITEMS} items are accepted per array, "
+                           f"got {len(v)}. Split the work over several calls.", "items")
         lo, hi = s.get("minItems"), s.get("maxItems")
         items = s.get("items")
         if isinstance(items, dict):
@@ -329,9 +333,11 @@ class Gateway:
         return None
 
     def _rest(self, plan: _ToolPlan, name: str, v: Any) -> Failure | None:
-        """Keywords the stages above do not name (pattern, lengths, uniqueItems, ...): jsonschema decides."""
+        """Keywords the stages above do not name (pattern, lengths, uniqueItems, ...): jsonschema decides.
+        Date-time format errors are left to the later `date_time` stage, which owns their message."""
         try:
-            errors = list(plan.validators[name].iter_errors(v))
+            errors = [e for e in plan.validators[name].iter_errors(v)
+                      if not (e.validator == "format" and e.validator_value == "date-time")]
         except Exception as exc:  # noqa: BLE001 - a broken schema keyword must not crash the gateway
             return Failure(400, "invalid_value", f"Invalid value for {name}: {type(exc).__name__}", "enum_range")
         for e in errors:

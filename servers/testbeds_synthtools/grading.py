@@ -13,6 +13,11 @@ and the final state with the task's `expected_diff`:
 Values compare by type: money columns exact in cents, other numbers |a - b| <= max(1e-6, 1e-4 |b|),
 strings (enums) case-insensitive, booleans exactly. An infeasible task passes only with no change at all and
 an explicit infeasible report. `pass_hat_k` is the unbiased pass^k estimator C(c, k) / C(n, k).
+
+A grade carries two texts: `reasons`, safe to show the agent (which tables differ and how many rows, which
+answer keys are missing or wrong, that the task was not completed as asked: never an expected value and
+never whether the task was feasible, so a retry cannot be steered by the grader), and `details`, the full
+expected-versus-actual account for the evaluator.
 """
 
 from __future__ import annotations
@@ -85,11 +90,14 @@ class Submission(_Model):
 
 
 class TaskGrade(_Model):
-    """The verdict on one task."""
+    """The verdict on one task. `reasons` may be shown to the agent; `details` is for the evaluator only."""
 
     task_id: str
     passed: bool
-    reasons: list[str] = Field(default_factory=list, description="Why it failed (empty when passed).")
+    reasons: list[str] = Field(default_factory=list, description="Why it failed, agent-safe: no expected value, "
+                                                                  "no word on feasibility (empty when passed).")
+    details: list[str] = Field(default_factory=list, description="Why it failed in full (expected vs actual "
+                                                                  "values, feasibility): evaluator only.")
     diff_match: bool = Field(description="The state change equals the expected one (no collateral).")
     answer_match: bool = Field(description="The reported values match (true when none are asked).")
     collateral: list[dict[str, Any]] = Field(default_factory=list, description="Changes nobody asked for.")
@@ -240,7 +248,15 @@ def compare_diff(expected: Mapping[str, TableDiff], raw: Mapping[str, Mapping[st
                  views: Mapping[str, TableView], allowed_tables: Sequence[str]
                  ) -> tuple[list[str], list[dict[str, Any]]]:
     """Differences between the expected content diff and an actual raw diff: (reasons, collateral)."""
-    reasons: list[str] = []
+    found, collateral = _compare_diff(expected, raw, views, allowed_tables)
+    return [text for _, text in found], collateral
+
+
+def _compare_diff(expected: Mapping[str, TableDiff], raw: Mapping[str, Mapping[str, Any]],
+                  views: Mapping[str, TableView], allowed_tables: Sequence[str]
+                  ) -> tuple[list[tuple[str, str]], list[dict[str, Any]]]:
+    """`compare_diff` with each reason tagged by its table."""
+    reasons: list[tuple[str, str]] = []
     collateral: list[dict[str, Any]] = []
     # actual inserted key -> matched expected index, per table; parents are matched before children
     new_index: dict[str, dict[str, int]] = {}
@@ -268,7 +284,7 @@ def compare_diff(expected: Mapping[str, TableDiff], raw: Mapping[str, Mapping[st
         new_index[table] = {canonical_json(ins[a][view.key]): e for e, a in matching.items()}
         for e, row in enumerate(exp.inserted):
             if e not in matching:
-                reasons.append(f"{table}: expected inserted row not found: {canonical_json(row)}")
+                reasons.append((table, f"{table}: expected inserted row not found: {canonical_json(row)}"))
         matched_actual = set(matching.values())
         for a, row in enumerate(cleaned):
             if a not in matched_actual:
@@ -281,12 +297,13 @@ def compare_diff(expected: Mapping[str, TableDiff], raw: Mapping[str, Mapping[st
         for k, u in exp_upd.items():
             got = act_upd.get(k)
             if got is None:
-                reasons.append(f"{table}: expected update of {u.key!r} not made ({canonical_json(u.after)})")
+                reasons.append((table, f"{table}: expected update of {u.key!r} not made ({canonical_json(u.after)})"))
                 continue
-            for c, v in u.after.items():
-                if c not in got.after or not values_match(got.after[c], v, view.money.get(c)):
-                    reasons.append(f"{table}: {u.key!r}.{c} is {got.after.get(c, got.before.get(c))!r}, expected "
-                                   f"{v!r}")
+            wrong = [c for c, v in u.after.items()
+                     if c not in got.after or not values_match(got.after[c], v, view.money.get(c))]
+            if wrong:
+                reasons.append((table, "; ".join(f"{table}: {u.key!r}.{c} is {got.after.get(c, got.before.get(c))!r}, "
+                                                 f"expected {u.after[c]!r}" for c in wrong)))
             extra = [c for c in got.after if c not in u.after]
             if extra:
                 collateral.append({"table": table, "op": "update", "key": u.key, "columns": extra})
@@ -297,7 +314,7 @@ def compare_diff(expected: Mapping[str, TableDiff], raw: Mapping[str, Mapping[st
         act_del = {canonical_json(k): k for k in act["deleted"]}
         for k in exp.deleted:
             if canonical_json(k) not in act_del:
-                reasons.append(f"{table}: expected deletion of {k!r} not made")
+                reasons.append((table, f"{table}: expected deletion of {k!r} not made"))
         for ck, k in act_del.items():
             if ck not in exp_del:
                 collateral.append({"table": table, "op": "delete", "key": k})
@@ -315,18 +332,47 @@ def compare_answer(expected: Mapping[str, Any] | None, answer: Mapping[str, Any]
                    money: Mapping[str, int] | None = None) -> list[str]:
     """Why the reported values do not match (empty: they do). Keys match case-insensitively; extra keys
     are ignored."""
+    return [text for _, text in _answer_problems(expected, answer, money) if text]
+
+
+def _answer_problems(expected: Mapping[str, Any] | None, answer: Mapping[str, Any] | None,
+                     money: Mapping[str, int] | None = None) -> list[tuple[str, str]]:
+    """`compare_answer` with each reason tagged by the answer key it is about."""
     if not expected:
         return []
     if not answer:
-        return [f"no answer given; expected values for {', '.join(expected)}"]
+        keys = list(expected)
+        # one text for the whole miss; the other keys are tagged with no text of their own
+        return [(keys[0], f"no answer given; expected values for {', '.join(keys)}"), *((k, "") for k in keys[1:])]
     got = {_norm_key(k): v for k, v in answer.items()}
     out = []
     for k, v in expected.items():
         nk = _norm_key(k)
         if nk not in got:
-            out.append(f"answer lacks {k!r}")
+            out.append((k, f"answer lacks {k!r}"))
         elif not values_match(got[nk], v, (money or {}).get(k)):
-            out.append(f"answer {k!r} is {got[nk]!r}, expected {v!r}")
+            out.append((k, f"answer {k!r} is {got[nk]!r}, expected {v!r}"))
+    return out
+
+
+NOT_AS_ASKED = "the task was not completed as asked"
+
+
+def _state_reason(table: str, n: int) -> str:
+    return (f"the final state does not match the expected outcome in table {table} "
+            f"({n} row{'s' if n != 1 else ''} differ{'s' if n == 1 else ''})")
+
+
+def _agent_reasons(tools_reason: str | None, per_table: Mapping[str, int], answer_keys: Sequence[str],
+                   not_as_asked: bool) -> list[str]:
+    """The agent-safe account: built from counts and names the agent already knows, never from expected
+    values, and worded the same whether the task was feasible or not."""
+    out = [tools_reason] if tools_reason else []
+    out += [_state_reason(t, n) for t, n in sorted(per_table.items())]
+    if answer_keys:
+        out.append(f"the reported answer is missing or wrong for: {', '.join(answer_keys)}")
+    if not_as_asked:
+        out.append(NOT_AS_ASKED)
     return out
 
 
@@ -372,31 +418,42 @@ def grade(task: Task, final: Session | Snapshot, submission: Submission | None =
         before, after, history = initial, final, []
     checked_calls = _tool_calls([*history, *(calls or [])])
     raw = raw_diff(views, before, after)
-    reasons: list[str] = []
+    details: list[str] = []
     allowed = set(task.tools_allowed)
     used = sorted({name for name, ok in checked_calls if ok and name not in allowed})
-    if used:
-        reasons.append(f"called tools that are not allowed: {', '.join(used)}")
+    tools_reason = f"called tools that are not allowed: {', '.join(used)}" if used else None
+    if tools_reason:
+        details.append(tools_reason)
+    per_table: dict[str, int] = {}
     if not task.feasible:
         any_change = bool(raw)
-        collateral = [{"table": t, "op": "any", "detail": "change in an infeasible task"} for t in raw]
+        # worded like any unexpected change: the collateral may be shown where feasibility must not be
+        collateral = [{"table": t, "op": "any", "detail": "changes the task does not expect"} for t in raw]
+        for t, d in raw.items():
+            per_table[t] = len(d.get("inserted", [])) + len(d.get("updated", [])) + len(d.get("deleted", []))
         if any_change:
-            reasons.append(f"the task is infeasible but the state changed ({', '.join(sorted(raw))})")
+            details.append(f"the task is infeasible but the state changed ({', '.join(sorted(raw))})")
         if not sub.infeasible:
-            reasons.append("the task is infeasible and no infeasible report was made")
-        return TaskGrade(task_id=task.id, passed=not reasons, reasons=reasons, diff_match=not any_change,
-                         answer_match=sub.infeasible, collateral=collateral)
-    diff_reasons, collateral = compare_diff(task.expected_diff, raw, views, task.allowed_tables)
-    reasons += diff_reasons
+            details.append("the task is infeasible and no infeasible report was made")
+        reasons = _agent_reasons(tools_reason, per_table, [], not sub.infeasible)
+        return TaskGrade(task_id=task.id, passed=not details, reasons=reasons, details=details,
+                         diff_match=not any_change, answer_match=sub.infeasible, collateral=collateral)
+    diff_found, collateral = _compare_diff(task.expected_diff, raw, views, task.allowed_tables)
+    details += [text for _, text in diff_found]
+    for table, _ in diff_found:
+        per_table[table] = per_table.get(table, 0) + 1
     for c in collateral:
-        reasons.append(f"collateral change: {canonical_json(c)}")
-    answer_reasons = compare_answer(task.expected_answer, sub.answer, task.answer_money)
+        details.append(f"collateral change: {canonical_json(c)}")
+        per_table[c["table"]] = per_table.get(c["table"], 0) + 1
+    answer_found = _answer_problems(task.expected_answer, sub.answer, task.answer_money)
+    answer_details = [text for _, text in answer_found if text]
     if sub.infeasible:
-        answer_reasons.insert(0, "reported infeasible, but the task is feasible")
-    reasons += answer_reasons
-    diff_ok = not diff_reasons and not collateral
-    return TaskGrade(task_id=task.id, passed=not reasons, reasons=reasons, diff_match=diff_ok,
-                     answer_match=not answer_reasons, collateral=collateral)
+        answer_details.insert(0, "reported infeasible, but the task is feasible")
+    details += answer_details
+    reasons = _agent_reasons(tools_reason, per_table, [k for k, _ in answer_found], sub.infeasible)
+    diff_ok = not diff_found and not collateral
+    return TaskGrade(task_id=task.id, passed=not details, reasons=reasons, details=details, diff_match=diff_ok,
+                     answer_match=not answer_details, collateral=collateral)
 
 
 def pass_hat_k(successes: Sequence[int], n: int, k: int) -> float:

@@ -322,8 +322,11 @@ def check(source: str) -> str:
 
 
 def _out(x: Any) -> Any:
-    """Decimal -> int or float, recursively."""
+    """Decimal -> int or float, recursively; a non-finite number (from `1e999` or an infinite input) is an error
+    because JSON cannot carry it and no spec means it."""
     if isinstance(x, Decimal):
+        if not x.is_finite():
+            raise RuleEvalError(f"the rule produced a non-finite number ({x})")
         if x == x.to_integral_value() and x.as_tuple().exponent >= 0:  # type: ignore[operator]
             return int(x)
         return float(x)
@@ -471,12 +474,20 @@ class _Evaluator:
 def evaluate(rule: Rule | str, env: Mapping[str, Any]) -> Any:
     """Evaluate `rule` with names bound by `env` (arguments, `row` mapping, `rows` list of mappings, `now`...).
 
-    Unbound names are `None`. Numbers come back as `int` or `float`. Raises `RuleEvalError` on type errors."""
+    Unbound names are `None`. Numbers come back as `int` or `float`. Raises `RuleEvalError` on type errors,
+    arithmetic failures (overflow, invalid operation) and non-finite results."""
     r = parse(rule) if isinstance(rule, str) else rule
     try:
         return _out(_Evaluator(env).run(r.tree))
+    except RuleError:
+        raise
     except RecursionError as exc:  # pragma: no cover - MAX_DEPTH keeps trees shallow
         raise RuleEvalError("rule too deep to evaluate") from exc
+    except (ArithmeticError, TypeError, ValueError) as exc:
+        # Values from callers are arbitrary JSON (huge, infinite, NaN, mixed types): whatever Decimal or Python
+        # refuses on them is a failed evaluation of this rule, never an engine crash. ArithmeticError covers
+        # decimal.InvalidOperation/Overflow and OverflowError.
+        raise RuleEvalError(f"cannot evaluate the rule on these values: {type(exc).__name__}") from exc
 
 
 def holds(rule: Rule | str, env: Mapping[str, Any]) -> bool:

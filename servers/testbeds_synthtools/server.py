@@ -28,8 +28,17 @@ import anyio
 from mcp.server.mcpserver import Context
 from mcp.server.mcpserver.exceptions import ToolError
 from mcp.shared.exceptions import MCPError
-from mcp.types import CallToolResult, InputRequiredResult, SamplingMessage, TextContent, ToolAnnotations
+from mcp.types import (
+    CallToolResult,
+    ClientCapabilities,
+    InputRequiredResult,
+    SamplingCapability,
+    SamplingMessage,
+    TextContent,
+    ToolAnnotations,
+)
 from mcp.types import Tool as MCPTool
+from mcp.types.version import MODERN_PROTOCOL_VERSIONS
 from pydantic import BaseModel, Field
 from testbeds_serving import InvalidArgument, Registry, ServeOptions, SuiteServer, UserError
 
@@ -38,7 +47,7 @@ from .catalog import Catalog, Source, ToolsetPage
 from .engine import CallResult
 from .episodes import Episode, Exposure, error_text, new_episode
 from .grading import Submission
-from .llm_sim import CacheMode, LLMSimulator, SimCache, SimulationError
+from .llm_sim import LLM, CacheMode, LLMSimulator, SimCache, SimulationError
 from .spec import Toolset
 from .tasks import Tier
 from .toolset_audit import audit_report
@@ -68,10 +77,11 @@ class SynthtoolsSettings:
     sim_cache: Path | None = None
     sim_cache_mode: CacheMode = "off"
     sampling_max_tokens: int = 1024
+    sim_model: str | None = None
 
     @classmethod
     def from_env(cls) -> SynthtoolsSettings:
-        """Settings from TESTBEDS_SYNTHTOOLS_{CORPUS,STATE_DIR,SIMULATOR,SIM_CACHE,SIM_CACHE_MODE}."""
+        """Settings from TESTBEDS_SYNTHTOOLS_{CORPUS,STATE_DIR,SIMULATOR,SIM_CACHE,SIM_CACHE_MODE,SIM_MODEL}."""
         env = os.environ.get
 
         def path(name: str) -> Path | None:
@@ -87,7 +97,8 @@ class SynthtoolsSettings:
             raise ValueError(f"TESTBEDS_SYNTHTOOLS_SIM_CACHE_MODE must be record, replay or off, not {mode!r}")
         return cls(corpus=path("TESTBEDS_SYNTHTOOLS_CORPUS"), state_dir=path("TESTBEDS_SYNTHTOOLS_STATE_DIR"),
                    simulator=sim, sim_cache=path("TESTBEDS_SYNTHTOOLS_SIM_CACHE"),  # type: ignore[arg-type]
-                   sim_cache_mode=mode)  # type: ignore[arg-type]
+                   sim_cache_mode=mode,  # type: ignore[arg-type]
+                   sim_model=env("TESTBEDS_SYNTHTOOLS_SIM_MODEL") or None)
 
 
 # ---------------------------------------------------------------------------------------------- results
@@ -127,6 +138,9 @@ class Submitted(BaseModel):
 
 # ---------------------------------------------------------------------------------------------- server
 
+
+# Grade fields for the evaluator only (grading's `details` may name expected values); `reasons` is agent-safe.
+_EVALUATOR_ONLY = {"details"}
 
 _CALL_CTX: contextvars.ContextVar[Context[Any, Any] | None] = contextvars.ContextVar("synthtools_ctx", default=None)
 GeneratedCall = Callable[[str, dict[str, Any], Context[Any, Any] | None], Awaitable[CallToolResult]]
@@ -194,8 +208,75 @@ def _sampling_llm(max_tokens: int) -> Callable[[str, str, dict[str, Any]], Await
     return llm
 
 
-def build(options: ServeOptions | None = None, settings: SynthtoolsSettings | None = None) -> SynthtoolsServer:
-    """The synthtools MCP server (one per process; worlds live behind handles)."""
+def _message_text(content: Any) -> str:
+    """The text of a chat model's reply content (a string, or a list of content blocks)."""
+    if isinstance(content, str):
+        return content
+    parts: list[str] = []
+    for block in content if isinstance(content, list) else []:
+        if isinstance(block, str):
+            parts.append(block)
+        elif isinstance(block, dict) and block.get("type") == "text" and isinstance(block.get("text"), str):
+            parts.append(block["text"])
+    return "".join(parts)
+
+
+def chat_model_llm(model: Any) -> LLM:
+    """The LLM of LLM mode through a LangChain chat model (a configured provider): the system prompt and the
+    prompt (with the answer's JSON schema) go to `model.ainvoke`; its reply's text is the answer."""
+    from langchain_core.messages import HumanMessage, SystemMessage
+
+    async def llm(system: str, prompt: str, schema: dict[str, Any]) -> str:
+        text = f"{prompt}\nAnswer with JSON matching this schema: {json.dumps(schema, sort_keys=True)}"
+        try:
+            reply = await model.ainvoke([SystemMessage(content=system), HumanMessage(content=text)])
+        except Exception as exc:  # a provider's own errors (network, auth, quota) vary by package
+            log.warning("simulation model failed: %s: %s", type(exc).__name__, exc)
+            raise SimulationError(f"the simulation model failed ({type(exc).__name__}); the call had no "
+                                  "effect, retry later") from None
+        return _message_text(getattr(reply, "content", ""))
+
+    return llm
+
+
+def _can_sample(ctx: Context[Any, Any] | None) -> bool:
+    """Whether the push form of sampling can reach this call's client: it declared sampling and speaks a
+    handshake-era protocol (2026-07-28 connections have no back-channel for it)."""
+    if ctx is None:
+        return False
+    session = ctx.session
+    if session.protocol_version in MODERN_PROTOCOL_VERSIONS:
+        return False
+    return session.check_client_capability(ClientCapabilities(sampling=SamplingCapability()))
+
+
+def _routed_llm(max_tokens: int, provider: LLM | None) -> LLM:
+    """MCP sampling when the calling client can answer it, else `provider` (when configured); with neither,
+    sampling is tried anyway so the agent gets its explanation."""
+    sample = _sampling_llm(max_tokens)
+
+    async def llm(system: str, prompt: str, schema: dict[str, Any]) -> str:
+        if provider is not None and not _can_sample(_CALL_CTX.get()):
+            return await provider(system, prompt, schema)
+        return await sample(system, prompt, schema)
+
+    return llm
+
+
+def _sim_chat_model(spec: str) -> Any:
+    """The chat model `--sim-model provider:model` names (testbeds_agents.make_model), checked at start-up."""
+    from testbeds_agents.models import make_model
+
+    return make_model(spec, temperature=0)
+
+
+def build(options: ServeOptions | None = None, settings: SynthtoolsSettings | None = None, *,
+          sim_chat_model: Any = None) -> SynthtoolsServer:
+    """The synthtools MCP server (one per process; worlds live behind handles).
+
+    `sim_chat_model`: a LangChain chat model for LLM mode when the client cannot be sampled (instead of the
+    one `settings.sim_model` names; e.g. a scripted model in tests).
+    """
     settings = settings or SynthtoolsSettings.from_env()
     server = SynthtoolsServer("synthtools", instructions=INSTRUCTIONS, version=__version__, options=options)
     catalog = Catalog(settings.corpus, reserved=OWN_TOOLS)
@@ -208,8 +289,16 @@ def build(options: ServeOptions | None = None, settings: SynthtoolsSettings | No
     if settings.simulator == "llm":
         cache = SimCache(settings.sim_cache) if settings.sim_cache is not None else None
         mode: CacheMode = settings.sim_cache_mode if cache is not None else "off"
-        llm = None if mode == "replay" else _sampling_llm(settings.sampling_max_tokens)
-        simulator = LLMSimulator(llm, provider="mcp-sampling", model="client", cache=cache, mode=mode)
+        chat = sim_chat_model
+        if chat is None and settings.sim_model and mode != "replay":
+            chat = _sim_chat_model(settings.sim_model)
+        provider = chat_model_llm(chat) if chat is not None else None
+        llm = None if mode == "replay" else _routed_llm(settings.sampling_max_tokens, provider)
+        # The cache key names the configuration, not which route answered: sampling or the fallback model
+        # are one source per server configuration.
+        fallback = settings.sim_model or ("custom" if sim_chat_model is not None else None)
+        simulator = LLMSimulator(llm, provider="mcp-sampling" if fallback is None else f"mcp-sampling|{fallback}",
+                                 model="client", cache=cache, mode=mode)
     if settings.state_dir is not None:
         settings.state_dir.mkdir(parents=True, exist_ok=True)
 
@@ -238,7 +327,9 @@ def build(options: ServeOptions | None = None, settings: SynthtoolsSettings | No
 
     async def run_call(ep: Episode, spec_name: Any, arguments: Any, ctx: Context[Any, Any] | None) -> CallToolResult:
         if simulator is None:
-            result = ep.session.call(spec_name, arguments)
+            # In a worker thread: a large call must not stall other sessions; the handle's lock (held by the
+            # caller) keeps this session's calls in order, and the thread is waited for even on cancellation.
+            result = await anyio.to_thread.run_sync(ep.session.call, spec_name, arguments)
         else:
             token = _CALL_CTX.set(ctx)
             try:
@@ -349,7 +440,8 @@ def build(options: ServeOptions | None = None, settings: SynthtoolsSettings | No
             if ep.task is None:
                 raise InvalidArgument("this handle is a load_toolset sandbox, not a task; only handles from "
                                       "start_task can be submitted")
-            verdict = ep.submit(Submission(answer=answer, infeasible=infeasible, reason=reason))
+            verdict = await anyio.to_thread.run_sync(
+                ep.submit, Submission(answer=answer, infeasible=infeasible, reason=reason))
             entry.end("passed" if verdict.passed else "failed")
             entry.evaluator_info["passed"] = verdict.passed
             return Submitted(handle=handle, passed=verdict.passed, reasons=verdict.reasons)
@@ -358,21 +450,22 @@ def build(options: ServeOptions | None = None, settings: SynthtoolsSettings | No
     async def call(
         ctx: Context[Any, Any],
         handle: Handle,
-        tool: Annotated[str, Field(description="The tool: its name in the toolset or its MCP name.")],
-        arguments: Annotated[dict[str, Any] | str | None, Field(
-            description="The tool's arguments as an object (without the handle).")] = None,
+        tool: Annotated[Any, Field(description="The tool: its name in the toolset or its MCP name.",
+                                   json_schema_extra={"type": "string"})],
+        # Any, checked by `_decode_arguments`: the SDK's validation would answer a list or a number with
+        # pydantic's text instead of the gateway's error.
+        arguments: Annotated[Any, Field(
+            description="The tool's arguments as an object (without the handle); a JSON string of one also works.",
+            json_schema_extra={"anyOf": [{"type": "object"}, {"type": "string"}, {"type": "null"}]})] = None,
     ) -> CallToolResult:
         """Call a simulated tool of the handle's toolset by name: the same as calling the tool itself, for
         clients that do not refresh their tool list. Returns the tool's result, or its error."""
-        args: Any = {} if arguments is None else arguments
-        if isinstance(args, str):
-            try:
-                args = json.loads(args)
-            except json.JSONDecodeError:
-                pass  # the gateway says what is wrong with it
         async with episodes.use(handle) as entry:
             ep = entry.state
-            spec_name = server.exposure.route(tool, ep.key) or tool
+            args = _decode_arguments(arguments)
+            if isinstance(args, CallToolResult):
+                return args
+            spec_name = (server.exposure.route(tool, ep.key) if isinstance(tool, str) else None) or tool
             return await run_call(ep, spec_name, args, ctx)
 
     # ------------------------------------------------------------------------------------------ resources
@@ -388,11 +481,12 @@ def build(options: ServeOptions | None = None, settings: SynthtoolsSettings | No
 
     @server.resource("synthtools://task/{handle}/grade", mime_type="application/json")
     async def task_grade(handle: str) -> str:
-        """The grade of a submitted task: passed, reasons, diff and answer match."""
+        """The grade of a submitted task: passed, reasons, diff and answer match (the evaluator's details are
+        in synthtools://task/{handle}/diff)."""
         ep = task_episode(handle, evaluator_only=False)
         if ep.grade is None:
             raise InvalidArgument("this task has not been submitted yet; call submit_task first")
-        return ep.grade.model_dump_json()
+        return ep.grade.model_dump_json(exclude=_EVALUATOR_ONLY)
 
     @server.evaluator_resource("synthtools://task/{handle}/solution", mime_type="application/json")
     async def task_solution(handle: str) -> str:
@@ -414,10 +508,13 @@ def build(options: ServeOptions | None = None, settings: SynthtoolsSettings | No
         ep = task_episode(handle, evaluator_only=True)
         task = ep.task
         assert task is not None
+        # Under the handle's lock: a call in flight runs in a worker thread on the same database.
+        async with episodes.use(handle, allow_ended=True):
+            actual = await anyio.to_thread.run_sync(ep.actual_diff)
         return json.dumps({
             "expected": {t: d.model_dump(mode="json") for t, d in task.expected_diff.items()},
             "allowed_tables": task.allowed_tables,
-            "actual": ep.actual_diff(),
+            "actual": actual,
             "grade": None if ep.grade is None else ep.grade.model_dump(mode="json"),
         }, sort_keys=True, default=str)
 
@@ -429,6 +526,58 @@ def build(options: ServeOptions | None = None, settings: SynthtoolsSettings | No
         return (await anyio.to_thread.run_sync(audit_report, ts)).model_dump_json()
 
     return server
+
+
+MAX_ARGUMENT_DEPTH = 32  # far beyond any spec (arrays of scalars); keeps recursive checks off the stack limit
+
+
+def _kind(value: Any) -> str:
+    if isinstance(value, bool):
+        return "boolean"
+    if isinstance(value, int | float):
+        return "number"
+    return {list: "array", str: "string", type(None): "null"}.get(type(value), type(value).__name__)
+
+
+def _depth(value: Any) -> int:
+    """Nesting depth of decoded JSON, iteratively (it may be deeper than the recursion limit allows)."""
+    deepest, stack = 0, [(value, 1)]
+    while stack:
+        item, level = stack.pop()
+        if isinstance(item, dict | list):
+            deepest = max(deepest, level)
+            if deepest > MAX_ARGUMENT_DEPTH:
+                break
+            stack.extend((v, level + 1) for v in (item.values() if isinstance(item, dict) else item))
+    return deepest
+
+
+def _bad_arguments(problem: str) -> CallToolResult:
+    """A 400 `invalid_arguments` result shaped like the gateway's (the call never reaches the engine)."""
+    message = f"Invalid arguments: {problem}. Pass the parameters as an object of name -> value."
+    return CallToolResult(content=[TextContent(type="text", text=f"Error 400 (invalid_arguments): {message}")],
+                          is_error=True, _meta={"testbeds/synthtools": {"status": 400, "code": "invalid_arguments",
+                                                                        "stage": "arguments"}})
+
+
+def _decode_arguments(value: Any) -> dict[str, Any] | CallToolResult:
+    """The `call` tool's `arguments` as an object, or the error saying why they are not one."""
+    if value is None:
+        return {}
+    if isinstance(value, str):
+        try:
+            value = json.loads(value)
+        except json.JSONDecodeError as exc:
+            return _bad_arguments(f"the string is not valid JSON ({exc.msg} at position {exc.pos})")
+        except RecursionError:
+            return _bad_arguments(f"the JSON string nests deeper than {MAX_ARGUMENT_DEPTH} levels")
+        except ValueError as exc:  # e.g. an integer beyond the interpreter's digit limit
+            return _bad_arguments(f"the string is not usable JSON ({str(exc).split(';')[0]})")
+    if not isinstance(value, dict):
+        return _bad_arguments(f"arguments must be an object, got {_kind(value)}")
+    if _depth(value) > MAX_ARGUMENT_DEPTH:
+        return _bad_arguments(f"the arguments nest deeper than {MAX_ARGUMENT_DEPTH} levels")
+    return value
 
 
 def _to_mcp(result: CallResult) -> CallToolResult:

@@ -59,5 +59,42 @@ def test_the_synthtools_demo_separates_the_reference_from_random_calls(tmp_path:
     out = io.StringIO()
     rates = synthtools_demo(tmp_path / "runs.db", tmp_path / "report", show_progress=False,
                             console=Console(file=out, width=140), tasks=(("banking", "simple"),))
-    assert rates == {"reference": 1.0, "random": 0.0}
+    assert rates == {"reference": 1.0, "random": 0.0, "infeasible": 0.0}
     assert (tmp_path / "report" / "synthtools" / "report.md").is_file()
+
+
+def _index_where(feasible: bool, field: str = "healthcare") -> int:
+    for i in range(3):
+        if plugin.task_of(TaskSettings(field=field, tier="simple", index=i), 0).feasible is feasible:
+            return i
+    raise AssertionError(f"no {'feasible' if feasible else 'infeasible'} simple task in {field}")
+
+
+def test_an_always_infeasible_agent_scores_zero_on_feasible_tasks_in_the_split_metrics(tmp_path: Path) -> None:
+    feasible = run(tmp_path / "a.db", "infeasible", field="healthcare", tier="simple",
+                   index=_index_where(True))[0]["metrics"]
+    infeasible = run(tmp_path / "b.db", "infeasible", field="healthcare", tier="simple",
+                     index=_index_where(False))[0]["metrics"]
+    assert feasible["calls"] == 0 and feasible["passed"] is False
+    assert feasible["passed_feasible"] is False and feasible["passed_infeasible"] is None
+    assert infeasible["passed"] is True and infeasible["passed_infeasible"] is True
+    assert infeasible["passed_feasible"] is None
+    assert {"passed_feasible", "passed_infeasible"} <= set(plugin.REPORT_METRICS)
+
+
+def test_the_replay_decodes_call_arguments_sent_as_json_text_and_skips_junk(tmp_path: Path) -> None:
+    import json
+
+    db = tmp_path / "runs.db"
+    row, events = run(db, "reference", field="healthcare", tier="simple", index=_index_where(True))
+    with Store(db) as store:
+        episode = next(e for e in store.episodes() if e["episode_id"] == row["episode_id"])
+    as_text = []
+    for e in events:
+        if e.type == "tool_call" and e.name == "call":
+            e = e.model_copy(update={"arguments": {**e.arguments, "arguments": json.dumps(e.arguments["arguments"])}})
+        as_text.append(e)
+    assert plugin.score_episode(episode, as_text)["replayed"] is True
+    junk = [e.model_copy(update={"arguments": {**e.arguments, "arguments": "[1, 2"}})
+            if e.type == "tool_call" and e.name == "call" else e for e in events]
+    assert plugin.score_episode(episode, junk)["replayed"] is False

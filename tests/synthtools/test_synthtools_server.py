@@ -314,6 +314,19 @@ async def test_the_evaluator_sees_the_solution_the_diffs_and_an_audit() -> None:
     assert audit["toolset_id"] == task.toolset_id and audit["verdicts"].get("correct") == audit["n_tools"]
 
 
+async def test_the_agent_sees_reasons_and_only_the_evaluator_sees_the_grade_details() -> None:
+    index, _ = simple_task(feasible=True)
+    async with Client(server(evaluator=True)) as client:
+        handle = (await client.call_tool("start_task", {"toolset": TASKS, "tier": "simple",
+                                                       "index": index})).structured_content["handle"]
+        submitted = (await client.call_tool("submit_task", {"handle": handle})).structured_content
+        grade = json.loads((await client.read_resource(f"synthtools://task/{handle}/grade")).contents[0].text)
+        diff = json.loads((await client.read_resource(f"synthtools://task/{handle}/diff")).contents[0].text)
+    assert not submitted["passed"] and submitted["reasons"] and "details" not in submitted
+    assert grade["reasons"] == submitted["reasons"] and "details" not in grade
+    assert diff["grade"]["details"] and diff["grade"]["reasons"] == submitted["reasons"]
+
+
 # ------------------------------------------------------------------------------------------ LLM mode
 
 
@@ -411,3 +424,122 @@ async def test_the_readme_example_runs_as_written(capsys: pytest.CaptureFixture[
     await namespace["example"]()
     out = capsys.readouterr().out
     assert "Error 400 (unknown_parameter): Unknown parameter: nickname" in out
+
+
+# ------------------------------------------------------------------------------------------ hostile arguments
+
+
+@pytest.mark.parametrize("arguments, problem", [
+    ([1, 2], "arguments must be an object, got array"),
+    (5, "arguments must be an object, got number"),
+    (True, "arguments must be an object, got boolean"),
+    ("[1, 2]", "arguments must be an object, got array"),
+    ("not json", "not valid JSON"),
+    ('{"patient_id": ' + "9" * 5000 + "}", "not usable JSON"),
+    ("[" * 100_000 + "]" * 100_000, "nests deeper than"),
+    ('{"patient_id": ' + "[" * 40 + "]" * 40 + "}", "nest deeper than"),
+])
+async def test_call_answers_unusable_arguments_with_the_gateways_error_not_an_internal_one(
+        arguments: object, problem: str) -> None:
+    async with Client(server()) as client:
+        handle = (await load(client))["handle"]
+        result = await client.call_tool("call", {"handle": handle, "tool": "get_patient", "arguments": arguments})
+        still = await client.call_tool("call", {"handle": handle, "tool": "get_patient",
+                                                "arguments": {"patient_id": "PAT-000001"}})
+    assert result.is_error
+    assert text(result).startswith("Error 400 (invalid_arguments): Invalid arguments: ")
+    assert problem in text(result) and "internal error" not in text(result) and "validation error" not in text(result)
+    assert result.meta["testbeds/synthtools"]["code"] == "invalid_arguments"
+    assert not still.is_error
+
+
+async def test_call_with_a_tool_that_is_not_a_string_gets_the_unknown_tool_error() -> None:
+    async with Client(server()) as client:
+        handle = (await load(client))["handle"]
+        result = await client.call_tool("call", {"handle": handle, "tool": 5, "arguments": {}})
+    assert result.is_error and text(result).startswith("Error 404 (unknown_tool): Unknown tool: 5.")
+
+
+async def test_engine_calls_run_off_the_event_loop_thread(monkeypatch: pytest.MonkeyPatch) -> None:
+    import threading
+
+    threads: list[bool] = []
+    original = Session.call
+
+    def recording_call(self, tool_name, arguments):
+        threads.append(threading.current_thread() is threading.main_thread())
+        return original(self, tool_name, arguments)
+
+    monkeypatch.setattr(Session, "call", recording_call)
+    async with Client(server()) as client:
+        handle = (await load(client))["handle"]
+        direct = await client.call_tool("get_patient", {"handle": handle, "patient_id": "PAT-000001"})
+        routed = await client.call_tool("call", {"handle": handle, "tool": "get_patient",
+                                                 "arguments": {"patient_id": "PAT-000001"}})
+    assert not direct.is_error and direct.structured_content == routed.structured_content
+    assert threads == [False, False]
+
+
+# ------------------------------------------------------------------------------------------ LLM through a provider
+
+
+def scripted_forecaster(asked: list[str]):
+    from testbeds_agents.models import make_model
+
+    def policy(messages) -> str:
+        asked.append(messages[-1].content)
+        assert messages[0].type == "system"
+        return json.dumps({"result": {"city": "Oslo", "summary": "drizzle"}})
+
+    return make_model("scripted", policy=policy)
+
+
+@pytest.mark.parametrize("mode", ["auto", "legacy"])
+async def test_llm_mode_uses_the_configured_model_when_the_client_cannot_sample(tmp_path: Path, mode: str) -> None:
+    spec = tmp_path / "weather.json"
+    spec.write_text(forecast_toolset().model_dump_json())
+    asked: list[str] = []
+    srv = build(ServeOptions(), SynthtoolsSettings(simulator="llm"), sim_chat_model=scripted_forecaster(asked))
+    async with Client(srv, mode=mode) as client:
+        handle = (await client.call_tool("load_toolset", {"spec_path": str(spec)})).structured_content["handle"]
+        result = await client.call_tool("get_patient", {"handle": handle, "city": "Oslo"})
+    assert result.structured_content == {"city": "Oslo", "summary": "drizzle"}
+    assert len(asked) == 1 and "Oslo" in asked[0] and "schema" in asked[0]
+
+
+async def test_llm_mode_prefers_sampling_on_a_legacy_client_and_the_model_on_a_2026_one(tmp_path: Path) -> None:
+    spec = tmp_path / "weather.json"
+    spec.write_text(forecast_toolset().model_dump_json())
+    asked: list[str] = []
+    sampled: list[str] = []
+
+    async def sampling(ctx, params) -> CreateMessageResult:
+        sampled.append(params.messages[-1].content.text)
+        return forecast_reply(ctx, params)
+
+    srv = build(ServeOptions(), SynthtoolsSettings(simulator="llm"), sim_chat_model=scripted_forecaster(asked))
+    results = {}
+    for mode in ("legacy", "auto"):
+        async with Client(srv, mode=mode, sampling_callback=sampling) as client:
+            handle = (await client.call_tool("load_toolset", {"spec_path": str(spec)})).structured_content["handle"]
+            results[mode] = (await client.call_tool("get_patient", {"handle": handle, "city": "Oslo"}))
+    assert results["legacy"].structured_content == {"city": "Oslo", "summary": "sunny"}  # the client's model
+    assert results["auto"].structured_content == {"city": "Oslo", "summary": "drizzle"}  # the configured one
+    assert len(sampled) == 1 and len(asked) == 1
+
+
+def test_the_sim_model_setting_comes_from_the_flag_or_the_environment(monkeypatch: pytest.MonkeyPatch) -> None:
+    from testbeds_synthtools.__main__ import _suite_parser
+
+    monkeypatch.setenv("TESTBEDS_SYNTHTOOLS_SIM_MODEL", "ollama:llama3")
+    assert SynthtoolsSettings.from_env().sim_model == "ollama:llama3"
+    args = _suite_parser("testbeds-synthtools").parse_args(["--simulator", "llm", "--sim-model", "openai:gpt-x"])
+    assert args.sim_model == "openai:gpt-x"
+
+
+def test_the_cli_refuses_an_unusable_sim_model() -> None:
+    from testbeds_synthtools.__main__ import main
+
+    with pytest.raises(SystemExit) as exc:
+        main(["--simulator", "llm", "--sim-model", "nonsense"])
+    assert exc.value.code == 2

@@ -2,7 +2,9 @@
 
 The reference agent replays the task's reference solution through the server's `call` tool (the same engine
 path as calling each simulated tool by its MCP name), then submits the reference answer or the infeasibility
-report; the random agent makes schema-valid random calls to the allowed tools and submits nothing. Both derive
+report; the random agent makes schema-valid random calls to the allowed tools and submits nothing; the
+infeasible agent makes no call and always reports the task infeasible (the floor a grader must not reward:
+it passes exactly the infeasible twins, which `passed_feasible` / `passed_infeasible` separate). All derive
 the task in-process from its (field, toolset seed, tier, index, task seed), as the harness knows them; the server's
 answer key is never read.
 
@@ -13,13 +15,14 @@ state again, so a recorded verdict that the engine cannot reproduce is flagged r
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+import json
+from collections.abc import Callable, Mapping, Sequence
 from functools import lru_cache
 from pathlib import Path
 from typing import Any, Literal
 
 from langchain_core.messages import AIMessage, BaseMessage, ToolMessage
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, TypeAdapter, ValidationError
 from testbeds_agents import tool_call
 from testbeds_synthtools.catalog import Catalog
 from testbeds_synthtools.engine import Session
@@ -33,10 +36,12 @@ from . import replay_policy
 SUITE = "synthtools"
 SCORER = "synthtools"
 SERVER_MODULE = "testbeds_synthtools"
-AGENT_POLICIES = ("reference", "random")
+AGENT_POLICIES = ("reference", "random", "infeasible")
 HIDDEN_TOOLS = ("list_toolsets", "load_toolset")  # a task episode needs neither; a sandbox would only distract
 MAX_CONSECUTIVE_ERRORS = 8  # the random baseline's calls fail often; it must still reach its submit
-REPORT_METRICS = ("passed", "calls", "errors", "feasible")
+REPORT_METRICS = ("passed", "passed_feasible", "passed_infeasible", "calls", "errors", "feasible")
+"""`passed_feasible` is `passed` on feasible tasks and None (left out of the mean) on infeasible ones, and
+`passed_infeasible` the reverse, so a policy that always reports infeasible shows 0 on feasible tasks."""
 DEMO_FIELDS = ("healthcare", "logistics", "banking")
 BRIEF = ("Carry out the task with the tools you were given: call them with the arguments the instruction states "
          "or implies, then call submit_task with the values the instruction asks you to report (answer, by name). "
@@ -105,6 +110,8 @@ def scripted_policy(settings: TaskSettings, policy_name: str, seed: int
     toolset = toolset_of(settings.field, settings.toolset_seed)
     if policy_name == "reference":
         calls, submission = task.reference_solution, reference_submission(task)
+    elif policy_name == "infeasible":
+        calls, submission = [], Submission(infeasible=True, reason="these tools cannot complete the task")
     else:
         calls, submission = random_valid_agent(task, toolset, seed), Submission()
     queue = [tool_call("call", {"tool": c.tool, "arguments": c.arguments}) for c in calls]
@@ -132,6 +139,9 @@ def score_episode(episode: dict[str, Any], events: Sequence[Any]) -> dict[str, A
                                "task": settings.get("task_id")}
     metrics["replayed"] = replay_verdict(settings, calls, results, submit_calls[-1] if submit_calls else None)
     metrics["passed"] = recorded and metrics["replayed"] is not False
+    feasible = settings.get("feasible")
+    metrics["passed_feasible"] = metrics["passed"] if feasible is True else None
+    metrics["passed_infeasible"] = metrics["passed"] if feasible is False else None
     metrics["agrees_with_replay"] = metrics["replayed"] is None or metrics["replayed"] == recorded
     return metrics
 
@@ -152,12 +162,37 @@ def replay_verdict(settings: dict[str, Any], calls: Sequence[Any], results: Sequ
         for c in calls:
             if c.call_id not in ok_ids:
                 continue
-            name, args = (c.arguments.get("tool"), c.arguments.get("arguments") or {}) if c.name == "call" \
-                else (c.name, {k: v for k, v in c.arguments.items() if k != "handle"})
+            outer = _as_object(c.arguments)
+            if outer is None:
+                continue
+            name, args = (outer.get("tool"), _as_object(outer.get("arguments") or {})) if c.name == "call" \
+                else (c.name, {k: v for k, v in outer.items() if k != "handle"})
+            if args is None:
+                continue  # the server refused such a call too: it cannot have changed the state
             session.call(str(name), dict(args))
-        a = submit.arguments
-        verdict = grade(task, session, Submission(answer=a.get("answer"), infeasible=bool(a.get("infeasible")),
-                                                  reason=a.get("reason")))
+        a = _as_object(submit.arguments) or {}
+        answer = _as_object(a.get("answer")) if a.get("answer") is not None else None
+        reason = a.get("reason")
+        verdict = grade(task, session, Submission(answer=answer, infeasible=_flag(a.get("infeasible")),
+                                                  reason=reason if isinstance(reason, str) else None))
         return verdict.passed
     finally:
         session.close()
+
+
+def _flag(value: Any) -> bool:
+    """A recorded boolean as the server's (lax) argument validation read it: `"true"` counts, junk does not."""
+    try:
+        return bool(TypeAdapter(bool).validate_python(value)) if value is not None else False
+    except ValidationError:
+        return False
+
+
+def _as_object(value: Any) -> dict[str, Any] | None:
+    """A recorded argument object: models sometimes send objects as JSON text; anything else is None."""
+    if isinstance(value, str):
+        try:
+            value = json.loads(value)
+        except ValueError:
+            return None
+    return dict(value) if isinstance(value, Mapping) else None

@@ -130,18 +130,30 @@ async def test_a_proposed_write_to_an_undeclared_column_is_refused() -> None:
 
 async def test_an_accepted_patch_is_applied_in_the_calls_savepoint_and_logged() -> None:
     good = json.dumps({"result": {"return_request_id": "RET-000001", "status": "approved", "message": "done"},
-                       "patches": [{"table": "return_requests", "key": "RET-000002", "set": {"status": "refunded"}}]})
+                       "patches": [{"table": "return_requests", "key": "RET-000001", "set": {"status": "refunded"}}]})
     s = Session(returns_toolset(), simulator=LLMSimulator(ScriptedLLM(good)))
     got = await s.acall("update_return_status", {"return_request_id": "RET-000001", "new_status": "approved"})
     assert got.ok and got.result is not None and got.result["message"] == "done"
     assert [(c.key, c.after["status"]) for c in got.changes] == [("RET-000001", "approved"),
-                                                                 ("RET-000002", "refunded")]
+                                                                 ("RET-000001", "refunded")]
     assert s.tick == 1
 
 
+async def test_a_patch_of_a_row_other_than_the_calls_own_is_refused() -> None:
+    other = json.dumps({"result": {"return_request_id": "RET-000001", "status": "approved", "message": "done"},
+                        "patches": [{"table": "return_requests", "key": "RET-000002", "set": {"status": "refunded"}}]})
+    s = Session(returns_toolset(), simulator=LLMSimulator(ScriptedLLM(other), max_tries=1))
+    before = s.snapshot()["return_requests"][1]
+    got = await s.acall("update_return_status", {"return_request_id": "RET-000001", "new_status": "approved"})
+    assert got.ok and got.meta["simulator"] == "fallback"
+    assert "RET-000002" in got.meta["refusals"][0] and "only the row 'RET-000001'" in got.meta["refusals"][0]
+    assert [c.key for c in got.changes] == ["RET-000001"]
+    assert s.snapshot()["return_requests"][1] == before
+
+
 async def test_read_only_tools_may_not_write_and_bad_transitions_are_refused() -> None:
-    patch = {"patches": [{"table": "return_requests", "key": "RET-000003", "set": {"status": "initiated"}}]}
-    ans = json.dumps({"result": {"return_request_id": "RET-000003", "status": "approved", "message": "x"}, **patch})
+    patch = {"patches": [{"table": "return_requests", "key": "RET-000001", "set": {"status": "initiated"}}]}
+    ans = json.dumps({"result": {"return_request_id": "RET-000001", "status": "approved", "message": "x"}, **patch})
     s = Session(returns_toolset(), simulator=LLMSimulator(ScriptedLLM(ans), max_tries=1))
     got = await s.acall("update_return_status", {"return_request_id": "RET-000001", "new_status": "approved"})
     assert got.meta["simulator"] == "fallback" and "transition" in got.meta["refusals"][0]

@@ -5,7 +5,7 @@ from __future__ import annotations
 import jsonschema
 import pytest
 from conftest import shared_data
-from test_spec import returns_toolset
+from test_synthtools_spec import returns_toolset
 from testbeds_synthtools.compiler import compile_tool, compile_toolset, describe
 from testbeds_synthtools.importer import import_toolset
 
