@@ -30,8 +30,9 @@ def _suite_parser(prog: str) -> argparse.ArgumentParser:
                    help="record (default with --sim-cache), replay (misses are errors, no sampling) or off; "
                         "env TESTBEDS_SYNTHTOOLS_SIM_CACHE_MODE")
     p.add_argument("--sim-model", default=None, metavar="PROVIDER:MODEL",
-                   help="LLM mode's model for clients that cannot be sampled (no sampling capability, or a "
-                        "2026-07-28 connection), e.g. anthropic:<model>, openai:<model>, ollama:<model> "
+                   help="the model for clients that cannot be sampled (no sampling capability, or a "
+                        "2026-07-28 connection), used by LLM simulation and by generate_toolset, e.g. "
+                        "anthropic:<model>, openai:<model>, ollama:<model> "
                         "(testbeds_agents.make_model; needs the provider's extra and key); "
                         "env TESTBEDS_SYNTHTOOLS_SIM_MODEL")
     return p
@@ -62,8 +63,6 @@ def main(argv: Sequence[str] | None = None) -> None:
         p.error("--sim-cache-mode replay needs --sim-cache PATH")
     if settings.corpus is not None and not (settings.corpus / "tool_json").is_dir():
         p.error(f"--corpus {settings.corpus} has no tool_json/ folder")
-    if args.sim_model and settings.simulator != "llm":
-        p.error("--sim-model applies to --simulator llm")
     try:
         server = build(options, settings)
     except (ValueError, ImportError) as exc:  # an unusable --sim-model: bad spec, missing extra or key

@@ -6,7 +6,10 @@ A toolset is named by a reference string:
   the generated toolset's own id `generated.<field>.<seed>[.n<k>]` is accepted too;
 - `<field>.<N>`: a toolset of the SynthTools corpus (needs a corpus root: `--corpus` or
   `TESTBEDS_SYNTHTOOLS_CORPUS`), imported with the server's own tool names reserved and its curated overlay;
-- a path to a `.json` file holding one `Toolset` (validated as it loads).
+- a path to a `.json` file holding one `Toolset` (validated as it loads);
+- `llm:<sha8>` (or the toolset's id `llm.<field>.<sha8>`): a toolset an LLM wrote (`generate_toolset`), validated
+  by `llm_generation` and registered with `Catalog.register_llm`; kept in process and, with a state directory,
+  as `<state_dir>/llm_toolsets/<sha8>.json` (so a restarted server with the same directory still loads it).
 
 Loaded toolsets and generated task lists are cached per process: both are pure functions of their inputs,
 so clients sharing the process can never see different contents under one reference.
@@ -18,6 +21,7 @@ from __future__ import annotations
 
 import difflib
 import re
+import secrets
 import threading
 from collections import OrderedDict
 from collections.abc import Callable, Hashable
@@ -32,14 +36,17 @@ from .curated_tasks import CuratedTasks, curated_files, load_curated_tasks
 from .generator import generate_toolset, list_fields
 from .importer import import_toolset as import_corpus_toolset
 from .importer import list_corpus
+from .names import slug
 from .spec import Toolset, sha256_hex
 from .tasks import TIERS, Task, generate_tasks
 
-Source = Literal["generated", "corpus"]
+Source = Literal["generated", "corpus", "llm"]
 
 _GEN = re.compile(r"^gen:(?P<field>[a-z][a-z0-9_]*):(?P<seed>\d{1,18})(?::(?P<n>\d{1,3}))?$")
 _GEN_ID = re.compile(r"^generated\.(?P<field>[a-z][a-z0-9_]*)\.(?P<seed>\d{1,18})(?:\.n(?P<n>\d{1,3}))?$")
 _CORPUS_ID = re.compile(r"^[a-z0-9_]+\.\d+$")
+_LLM = re.compile(r"^(?:llm:|llm\.[a-z0-9_]+\.)(?P<sha>[0-9a-f]{8})$")
+LLM_DIR = "llm_toolsets"
 _CACHE_SIZE = 64
 
 K = TypeVar("K", bound=Hashable)
@@ -110,12 +117,19 @@ class Catalog:
         corpus: root of the SynthTools corpus (the folder holding `tool_json/`), or None (generated and spec
             files only).
         reserved: names corpus tool names must avoid (the server's own tools).
+        state_dir: where LLM-written toolsets are also kept (`<state_dir>/llm_toolsets/`), or None (in process
+            only).
     """
 
-    def __init__(self, corpus: Path | None = None, reserved: frozenset[str] = frozenset()) -> None:
+    def __init__(self, corpus: Path | None = None, reserved: frozenset[str] = frozenset(),
+                 state_dir: Path | None = None) -> None:
         self.corpus = Path(corpus) if corpus is not None else None
         self.reserved = reserved
+        self.llm_dir = Path(state_dir) / LLM_DIR if state_dir is not None else None
         self._toolsets: _Lru[str, Toolset] = _Lru(_CACHE_SIZE)
+        # Not an LRU: a registered LLM toolset exists nowhere else when there is no state directory.
+        self._llm: dict[str, Toolset] = {}
+        self._llm_guard = threading.Lock()
 
     # ------------------------------------------------------------------------------------------ listing
 
@@ -130,6 +144,11 @@ class Catalog:
             items = [ToolsetSummary(ref=f"gen:{f}:0", source="generated", field=f) for f in chosen]
             note = ("Generated toolsets: gen:<field>:<seed> for any seed >= 0 gives another toolset of the field "
                     "(gen:<field>:<seed>:<n_tools> caps its size).")
+        elif source == "llm":
+            entries = self.llm_toolsets()
+            items = [ToolsetSummary(ref=ref, source="llm", field=ts.field, n_tools=len(ts.tools))
+                     for ref, ts in entries.items() if field is None or ts.field == field]
+            note = "Toolsets written by an LLM with generate_toolset on this server (validated before they were kept)."
         else:
             if self.corpus is None:
                 raise InvalidArgument("no SynthTools corpus is configured on this server (start it with --corpus "
@@ -162,6 +181,9 @@ class Catalog:
         return self._toolsets.get_or(self._key(ref), lambda: self._load(ref))
 
     def _key(self, ref: str) -> str:
+        llm = _LLM.match(ref)
+        if llm:
+            return f"llm:{llm['sha']}"
         m = _GEN.match(ref) or _GEN_ID.match(ref)
         if m:
             return f"gen:{m['field']}:{int(m['seed'])}" + (f":{int(m['n'])}" if m["n"] else "")
@@ -176,6 +198,9 @@ class Catalog:
         return "corpus:" + ref
 
     def _load(self, ref: str) -> Toolset:
+        llm = _LLM.match(ref)
+        if llm:
+            return self._load_llm(llm["sha"])
         m = _GEN.match(ref) or _GEN_ID.match(ref)
         if m:
             field, seed = m["field"], int(m["seed"])
@@ -203,7 +228,63 @@ class Catalog:
                     _CURATED_ROOTS[toolset.spec_hash()] = self.corpus
             return toolset
         raise InvalidArgument(f"cannot read toolset reference {ref!r}: use gen:<field>:<seed> (generated), "
-                              "<field>.<N> (corpus) or a path ending in .json (a toolset spec file)")
+                              "<field>.<N> (corpus), llm:<sha8> (from generate_toolset) or a path ending in .json "
+                              "(a toolset spec file)")
+
+    # ------------------------------------------------------------------------------------------ LLM toolsets
+
+    @staticmethod
+    def llm_sha(toolset: Toolset) -> str:
+        """The 8 hex digits naming an LLM toolset: its spec hash with the id left out (the id contains them)."""
+        return sha256_hex(toolset.model_dump(mode="json", exclude={"id"}))[:8]
+
+    @classmethod
+    def llm_named(cls, toolset: Toolset) -> tuple[str, Toolset]:
+        """An LLM toolset's ref `llm:<sha8>` and the toolset under its final id `llm.<field slug>.<sha8>`."""
+        sha = cls.llm_sha(toolset)
+        return f"llm:{sha}", toolset.model_copy(update={"id": f"llm.{slug(toolset.field, fallback='field')}.{sha}"})
+
+    def register_llm(self, toolset: Toolset) -> tuple[str, Toolset]:
+        """Keep a validated LLM toolset; returns its ref `llm:<sha8>` and the toolset under its id
+        `llm.<field slug>.<sha8>`. Registering the same spec again gives the same ref and changes nothing."""
+        ref, named = self.llm_named(toolset)
+        sha = ref.removeprefix("llm:")
+        with self._llm_guard:
+            kept = self._llm.setdefault(sha, named)
+        if self.llm_dir is not None:
+            self.llm_dir.mkdir(parents=True, exist_ok=True)
+            path = self.llm_dir / f"{sha}.json"
+            if not path.exists():
+                # Written whole then renamed, so a concurrent reader never sees half a spec.
+                tmp = path.with_suffix(f".{secrets.token_hex(4)}.tmp")
+                tmp.write_text(kept.model_dump_json(), encoding="utf-8")
+                tmp.replace(path)
+        return ref, kept
+
+    def llm_toolsets(self) -> dict[str, Toolset]:
+        """Every registered LLM toolset (this process's and the state directory's), by ref."""
+        found: dict[str, Toolset] = {}
+        if self.llm_dir is not None and self.llm_dir.is_dir():
+            for path in sorted(self.llm_dir.glob("*.json")):
+                if re.fullmatch(r"[0-9a-f]{8}", path.stem):
+                    try:
+                        found[f"llm:{path.stem}"] = self._load_llm(path.stem)
+                    except (InvalidArgument, NotFound):
+                        continue  # an unreadable file is not listed (loading it names the problem)
+        with self._llm_guard:
+            found.update({f"llm:{sha}": ts for sha, ts in self._llm.items()})
+        return dict(sorted(found.items()))
+
+    def _load_llm(self, sha: str) -> Toolset:
+        with self._llm_guard:
+            if sha in self._llm:
+                return self._llm[sha]
+        if self.llm_dir is not None and (self.llm_dir / f"{sha}.json").exists():
+            toolset = self._load_file(self.llm_dir / f"{sha}.json")
+            with self._llm_guard:
+                return self._llm.setdefault(sha, toolset)
+        raise NotFound(f"no LLM toolset llm:{sha} on this server; generate_toolset makes one and "
+                       "list_toolsets(source='llm') lists them")
 
     @staticmethod
     def _load_file(path: Path) -> Toolset:

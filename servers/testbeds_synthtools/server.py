@@ -18,6 +18,7 @@ import contextvars
 import json
 import logging
 import os
+import random
 import secrets
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
@@ -47,21 +48,28 @@ from .catalog import Catalog, Source, ToolsetPage
 from .engine import CallResult
 from .episodes import Episode, Exposure, error_text, new_episode
 from .grading import Submission
+from .llm_generation import LLMCallable, LLMToolsetGenerator, dedupe_tools, dedupe_toolsets
 from .llm_sim import LLM, CacheMode, LLMSimulator, SimCache, SimulationError
+from .names import slug
 from .spec import Toolset
 from .tasks import Tier
 from .toolset_audit import audit_report
 
 log = logging.getLogger("testbeds.synthtools")
 
-OWN_TOOLS = frozenset({"list_toolsets", "load_toolset", "start_task", "submit_task", "call"})
+OWN_TOOLS = frozenset({"list_toolsets", "load_toolset", "generate_toolset", "start_task", "submit_task", "call"})
 INSTRUCTIONS = (
     "synthtools: simulated tool ecosystems. list_toolsets shows what can be loaded; load_toolset gives a handle "
     "to a fresh simulated world and adds the toolset's tools to this server's tool list (each takes that handle "
     "as its first argument). start_task begins a graded task (instruction plus the tools you may use); do it with "
     "those tools, then submit_task. If your client does not refresh its tool list, use call(handle, tool, "
-    "arguments) instead."
+    "arguments) instead. generate_toolset has an LLM (yours through sampling, or the server's model) write a new "
+    "toolset for a field, validates it and loads it like load_toolset."
 )
+
+GENERATION_MAX_TOKENS = 16384
+"""Sampling budget of one generate_toolset answer: a toolset spec of ~12 tools is several thousand tokens,
+far beyond one simulated value (`SynthtoolsSettings.sampling_max_tokens`)."""
 
 SimulatorKind = Literal["deterministic", "llm"]
 Handle = Annotated[str, Field(description="The handle load_toolset or start_task returned.")]
@@ -130,6 +138,17 @@ class TaskStarted(BaseModel):
                           "cannot be done with these tools.")
 
 
+class Generated(Loaded):
+    ref: str = Field(description="The toolset's ref (llm:<sha8>): load_toolset or start_task take it again.")
+    sub_field: str
+    task: str = Field(description="The task the toolset was written for.")
+    repairs: list[str] = Field(description="Mechanical fixes applied to the model's answer before it validated.")
+    dropped_tools: list[str] = Field(default_factory=list,
+                                     description="Tools dropped as near-copies of another tool of the toolset.")
+    duplicate_of: str | None = Field(None, description="Set when the answer nearly repeated an LLM toolset "
+                                                       "already on this server: that toolset is served instead.")
+
+
 class Submitted(BaseModel):
     handle: str
     passed: bool
@@ -181,6 +200,20 @@ class SynthtoolsServer(SuiteServer):
         return await super().call_tool(name, arguments, context)
 
 
+async def _sample_text(ctx: Context[Any, Any], system: str, text: str, max_tokens: int) -> str:
+    """One push-form sampling request to the client of `ctx`'s call; its reply's text. Raises MCPError."""
+    message = SamplingMessage(role="user", content=TextContent(type="text", text=text))
+    session = ctx.session
+    # The push form is deprecated for 2026-07-28 connections (where it fails with an MCPError, handled by the
+    # callers); it is the only form a generic tool call can use, so call the implementation under the
+    # deprecation wrapper rather than changing process-wide warning filters from inside a request.
+    create = getattr(type(session).create_message, "__wrapped__", type(session).create_message)
+    reply = await create(session, messages=[message], max_tokens=max_tokens, system_prompt=system,
+                         temperature=0.0, related_request_id=ctx.request_id)
+    content = reply.content
+    return content.text if isinstance(content, TextContent) else ""
+
+
 def _sampling_llm(max_tokens: int) -> Callable[[str, str, dict[str, Any]], Awaitable[str]]:
     """The LLM of LLM mode: MCP sampling to the client making the current call (push form; 2025-11-25)."""
 
@@ -189,21 +222,12 @@ def _sampling_llm(max_tokens: int) -> Callable[[str, str, dict[str, Any]], Await
         if ctx is None:
             raise SimulationError("LLM simulation needs an MCP request to sample through")
         text = f"{prompt}\nAnswer with JSON matching this schema: {json.dumps(schema, sort_keys=True)}"
-        message = SamplingMessage(role="user", content=TextContent(type="text", text=text))
-        session = ctx.session
-        # The push form is deprecated for 2026-07-28 connections (where it fails with an MCPError, handled
-        # below); it is the only form a generic tool call can use, so call the implementation under the
-        # deprecation wrapper rather than changing process-wide warning filters from inside a request.
-        create = getattr(type(session).create_message, "__wrapped__", type(session).create_message)
         try:
-            reply = await create(session, messages=[message], max_tokens=max_tokens, system_prompt=system,
-                                 temperature=0.0, related_request_id=ctx.request_id)
+            return await _sample_text(ctx, system, text, max_tokens)
         except MCPError as exc:
             raise SimulationError(
                 f"MCP sampling failed ({exc.error.message}); LLM simulation needs a client that answers sampling "
                 "requests on a 2025-11-25 connection, or a recorded cache (--sim-cache-mode replay)") from None
-        content = reply.content
-        return content.text if isinstance(content, TextContent) else ""
 
     return llm
 
@@ -263,6 +287,34 @@ def _routed_llm(max_tokens: int, provider: LLM | None) -> LLM:
     return llm
 
 
+def generation_llm(ctx: Context[Any, Any] | None, chat_model: Any) -> LLMCallable | None:
+    """The model generate_toolset writes with: the calling client through MCP sampling when it can be sampled,
+    else `chat_model` (a LangChain chat model, the configured provider), else None. Model failures become tool
+    errors: nothing is generated, nothing is loaded."""
+    if ctx is not None and _can_sample(ctx):
+        async def sampled(system: str, prompt: str) -> str:
+            try:
+                return await _sample_text(ctx, system, prompt, GENERATION_MAX_TOKENS)
+            except MCPError as exc:
+                raise ToolError(f"MCP sampling failed ({exc.error.message}); no toolset was generated") from None
+
+        return sampled
+    if chat_model is None:
+        return None
+    from langchain_core.messages import HumanMessage, SystemMessage
+
+    async def provider(system: str, prompt: str) -> str:
+        try:
+            reply = await chat_model.ainvoke([SystemMessage(content=system), HumanMessage(content=prompt)])
+        except Exception as exc:  # a provider's own errors (network, auth, quota) vary by package
+            log.warning("generation model failed: %s: %s", type(exc).__name__, exc)
+            raise ToolError(f"the server's generation model failed ({type(exc).__name__}); no toolset was "
+                            "generated, retry later") from None
+        return _message_text(getattr(reply, "content", ""))
+
+    return provider
+
+
 def _sim_chat_model(spec: str) -> Any:
     """The chat model `--sim-model provider:model` names (testbeds_agents.make_model), checked at start-up."""
     from testbeds_agents.models import make_model
@@ -274,24 +326,29 @@ def build(options: ServeOptions | None = None, settings: SynthtoolsSettings | No
           sim_chat_model: Any = None) -> SynthtoolsServer:
     """The synthtools MCP server (one per process; worlds live behind handles).
 
-    `sim_chat_model`: a LangChain chat model for LLM mode when the client cannot be sampled (instead of the
-    one `settings.sim_model` names; e.g. a scripted model in tests).
+    `sim_chat_model`: a LangChain chat model for LLM mode and for generate_toolset when the client cannot be
+    sampled (instead of the one `settings.sim_model` names; e.g. a scripted model in tests).
     """
     settings = settings or SynthtoolsSettings.from_env()
     server = SynthtoolsServer("synthtools", instructions=INSTRUCTIONS, version=__version__, options=options)
-    catalog = Catalog(settings.corpus, reserved=OWN_TOOLS)
+    catalog = Catalog(settings.corpus, reserved=OWN_TOOLS, state_dir=settings.state_dir)
     episodes: Registry[Episode] = server.attach(
         Registry(kind="session", start_tool="load_toolset or start_task", idle_seconds=3600.0, max_entries=500))
     episodes.add_listener(lambda entry, reason: entry.state.close())
     loaded: dict[str, Toolset] = {}  # toolset id -> toolset, for the audit resource
 
     simulator: LLMSimulator | None = None
+    # generate_toolset's fallback model: built on first use when only `settings.sim_model` names it, so a
+    # server that never generates needs no provider package or key.
+    generation_chat: list[Any] = [sim_chat_model] if sim_chat_model is not None else []
     if settings.simulator == "llm":
         cache = SimCache(settings.sim_cache) if settings.sim_cache is not None else None
         mode: CacheMode = settings.sim_cache_mode if cache is not None else "off"
         chat = sim_chat_model
         if chat is None and settings.sim_model and mode != "replay":
             chat = _sim_chat_model(settings.sim_model)
+        if chat is not None and not generation_chat:
+            generation_chat.append(chat)
         provider = chat_model_llm(chat) if chat is not None else None
         llm = None if mode == "replay" else _routed_llm(settings.sampling_max_tokens, provider)
         # The cache key names the configuration, not which route answered: sampling or the fallback model
@@ -324,6 +381,16 @@ def build(options: ServeOptions | None = None, settings: SynthtoolsSettings | No
             await ctx.session.send_tool_list_changed()  # 2025-11-25: the client's message handler
             await ctx.notify_tools_changed()  # 2026-07-28: clients listening for list changes
         return mapping
+
+    async def open_sandbox(ref: str, ts: Toolset, ctx: Context[Any, Any]) -> Loaded:
+        """A fresh sandbox world of `ts` behind a new handle, its tools exposed (load_toolset's result)."""
+        mapping = await expose(ts, ctx)
+        ep = new_episode(ts, seed=ts.seed, path=db_path(), simulator=simulator)
+        handle = episodes.create(ep, evaluator_info={"toolset_ref": ref, "toolset_id": ts.id, "kind": "sandbox",
+                                                     "session_seed": ep.session.seed})
+        return Loaded(handle=handle, toolset_id=ts.id, title=ts.title, field=ts.field, description=ts.description,
+                      tools=[ExposedToolInfo(name=mapping[t.name], spec_name=t.name, title=t.title)
+                             for t in ts.tools])
 
     async def run_call(ep: Episode, spec_name: Any, arguments: Any, ctx: Context[Any, Any] | None) -> CallToolResult:
         if simulator is None:
@@ -391,13 +458,80 @@ def build(options: ServeOptions | None = None, settings: SynthtoolsSettings | No
         argument. Loading the same toolset again gives a new, independent world."""
         ref = ref_of(toolset, spec_path, field, seed, n_tools)
         ts = await anyio.to_thread.run_sync(catalog.load, ref)
-        mapping = await expose(ts, ctx)
-        ep = new_episode(ts, seed=ts.seed, path=db_path(), simulator=simulator)
-        handle = episodes.create(ep, evaluator_info={"toolset_ref": ref, "toolset_id": ts.id, "kind": "sandbox",
-                                                     "session_seed": ep.session.seed})
-        return Loaded(handle=handle, toolset_id=ts.id, title=ts.title, field=ts.field, description=ts.description,
-                      tools=[ExposedToolInfo(name=mapping[t.name], spec_name=t.name, title=t.title)
-                             for t in ts.tools])
+        return await open_sandbox(ref, ts, ctx)
+
+    @server.tool(annotations=ToolAnnotations(destructive_hint=False, idempotent_hint=False, open_world_hint=True))
+    async def generate_toolset(
+        ctx: Context[Any, Any],
+        field: Annotated[str, Field(min_length=1, max_length=100,
+                                    description="The domain field to write a toolset for, e.g. 'healthcare' or "
+                                                "'veterinary clinics'.")],
+        sub_field: Annotated[str | None, Field(max_length=200, description="The sub-field (default: the model "
+                                                                          "proposes some and the seed picks one).")]
+        = None,
+        task: Annotated[str | None, Field(max_length=300, description="The task the toolset serves (default: the "
+                                                                     "model proposes some and the seed picks one).")]
+        = None,
+        seed: Annotated[int, Field(ge=0, le=2**31 - 1, description="Picks the sub-field and task among the "
+                                                                   "model's proposals; also seeds the "
+                                                                   "simulation.")] = 0,
+    ) -> Generated:
+        """Have an LLM write a new toolset: field -> sub-field -> task -> tool specs (your model through MCP
+        sampling if your client offers it, else the server's configured model). The answer is repaired where
+        the fix is mechanical, validated against the spec schema and deduplicated; an invalid one is rejected
+        with its reasons, never served. A valid toolset is kept under `ref` (llm:<sha8>) and loaded like
+        load_toolset: you get a handle and its tools join the tool list."""
+        chat = generation_chat[0] if generation_chat else None
+        if chat is None and settings.sim_model:
+            try:
+                chat = _sim_chat_model(settings.sim_model)
+            except (ValueError, ImportError) as exc:
+                raise ToolError(f"the configured model {settings.sim_model!r} is unusable: {exc}") from None
+            generation_chat.append(chat)
+        llm = generation_llm(ctx, chat)
+        if llm is None:
+            raise ToolError("generate_toolset needs a model and none is available: connect with a client that "
+                            "answers MCP sampling on a 2025-11-25 connection, or start the server with --sim-model "
+                            "PROVIDER:MODEL. Generated and corpus toolsets (list_toolsets) need no model.")
+        field_name, sub, chosen = field.strip(), (sub_field or "").strip(), (task or "").strip()
+        if not field_name:
+            raise InvalidArgument("field must not be blank")
+        gen = LLMToolsetGenerator(llm)
+        picker = random.Random(f"generate_toolset:{field_name}:{seed}")
+        try:
+            if not sub:
+                sub = picker.choice(await gen.sub_fields(field_name))
+            if not chosen:
+                chosen = picker.choice(await gen.tasks(field_name, sub))
+        except ValueError as exc:
+            raise ToolError(f"the model's answer was rejected (stage parse): {exc}. Nothing was loaded.") from None
+        draft_id = f"llm.{slug(field_name, fallback='field')}.draft"
+        ts, rejection, notes = await gen.toolset(field_name, sub, chosen, toolset_id=draft_id, seed=seed)
+        if rejection is not None or ts is None:
+            reasons = rejection.reasons if rejection is not None else ["no toolset"]
+            shown = "; ".join(reasons[:8]) + (f" (+{len(reasons) - 8} more)" if len(reasons) > 8 else "")
+            stage = rejection.stage if rejection is not None else "validate"
+            raise ToolError(f"the model's toolset for {chosen!r} ({sub}, {field_name}) was rejected after "
+                            f"{gen.max_tries} tries (stage {stage}): {shown}. Nothing was loaded.")
+        ts, tool_dups = dedupe_tools(ts, gen.tool_threshold)
+        duplicate_of: str | None = None
+        known = await anyio.to_thread.run_sync(catalog.llm_toolsets)
+        # Deduplicated against what this server already keeps, the same way `generate` dedupes a batch: the
+        # earlier toolset wins, so near-copies do not pile up in the registry.
+        _, dups = dedupe_toolsets([*known.values(), ts], gen.toolset_threshold)
+        twin = next((d.kept for d in dups if d.dropped == ts.id), None)
+        if twin is not None:
+            ref, ts = next((r, t) for r, t in known.items() if t.id == twin)
+            duplicate_of = ref
+            loaded_ = await open_sandbox(ref, ts, ctx)
+        else:
+            ref, ts = catalog.llm_named(ts)
+            # Exposed before it is kept: a toolset the server cannot serve (a parameter named `handle`) is
+            # rejected by `expose` and never registered.
+            loaded_ = await open_sandbox(ref, ts, ctx)
+            catalog.register_llm(ts)
+        return Generated(**loaded_.model_dump(), ref=ref, sub_field=ts.sub_field, task=ts.task, repairs=notes,
+                         dropped_tools=[d.dropped.rsplit("/", 1)[-1] for d in tool_dups], duplicate_of=duplicate_of)
 
     @server.tool(annotations=ToolAnnotations(destructive_hint=False, idempotent_hint=False, open_world_hint=False))
     async def start_task(
@@ -593,4 +727,4 @@ def _to_mcp(result: CallResult) -> CallToolResult:
                           structured_content=payload, _meta={"testbeds/synthtools": meta})
 
 
-__all__ = ["OWN_TOOLS", "SynthtoolsServer", "SynthtoolsSettings", "build"]
+__all__ = ["GENERATION_MAX_TOKENS", "OWN_TOOLS", "SynthtoolsServer", "SynthtoolsSettings", "build", "generation_llm"]
