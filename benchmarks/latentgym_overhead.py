@@ -54,7 +54,8 @@ async def measure(calls: int, rounds: int) -> dict[str, float]:
     best = {"latentgym": float("inf"), "bare": float("inf")}
     async with Client(ours) as lg, Client(bare) as bb:
         async def lg_start():
-            brief = (await lg.call_tool("start_sequence", {"env": "secretary", "n_tasks": 100, "seed": 1})).structured_content
+            started = await lg.call_tool("start_sequence", {"env": "secretary", "n_tasks": 100, "seed": 1})
+            brief = started.structured_content
             return brief["handle"], brief["observation"]["state"]
 
         async def bare_start():

@@ -80,8 +80,9 @@ def summarise(rows: list[dict]) -> list[str]:
             lo, med, hi = quartiles(finite)
             censored = solved < len(costs) / 2
             medians[method] = (med, censored)
+            wall = statistics.mean(r["seconds"] for r in mine)
             lines.append(f"  {method:10s} median {'>' if censored else ''}{med:7.3f}  quartiles {lo:.3f}-{hi:.3f}"
-                         f"  solved {solved}/{len(costs)}  mean wall {statistics.mean(r['seconds'] for r in mine):.1f}s")
+                         f"  solved {solved}/{len(costs)}  mean wall {wall:.1f}s")
         if "mfms" in medians:
             ours, _ = medians["mfms"]
             for method, (med, censored) in medians.items():

@@ -293,3 +293,54 @@ def test_an_output_found_by_label_without_its_defined_name_still_grades():
         del wb.defined_names[o.name]
     report = grade(task, wb, reference_workbook(task))
     assert report.final == 100.0
+
+
+def _zeroed_shells(task, sheets: set[str] | None) -> Workbook:
+    """The reference with each formula on `sheets` (all when None) rewritten as `=Inputs!$B$4*0+<its value>`: it
+    reaches an input, so a static closure calls it computed, yet it never moves."""
+    wb = reference_workbook(task)
+    values = evaluate_workbook(reference_workbook(task)).values
+    anchor = next(i.cell for i in task.inputs if i.series is None)
+    sheet, coord = split_key(anchor)
+    col, row = re.match(r"([A-Z]+)(\d+)", coord).groups()
+    for ws in wb.worksheets:
+        if sheets is not None and ws.title not in sheets:
+            continue
+        for r in ws.iter_rows():
+            for c in r:
+                if isinstance(c.value, str) and c.value.startswith("="):
+                    c.value = f"={sheet}!${col}${row}*0+{values[f'{ws.title}!{c.coordinate}']!r}"
+    return wb
+
+
+@pytest.mark.parametrize("family, difficulty", [("npv_irr", 4), ("dcf", 6), ("three_scenarios", 7)])
+def test_every_formula_rewritten_as_an_input_times_zero_plus_its_value_computes_nothing(family, difficulty):
+    task = _task(family, 0, difficulty)
+    report = grade(task, _zeroed_shells(task, None), reference_workbook(task))
+    assert report.dimensions["accuracy"] == 100.0  # the values are right: only the perturbation tells
+    assert report.check("outputs_are_formulas").score < 1
+    assert report.final <= 90
+    assert "nothing was computed" in report.check("outputs_are_formulas").explanation
+
+
+def test_outputs_rewritten_as_an_input_times_zero_plus_their_value_are_named_as_typed():
+    task = _task("dcf", 0, 6)
+    report = grade(task, _zeroed_shells(task, {"Outputs"}), reference_workbook(task))
+    check = report.check("outputs_are_formulas")
+    assert set(check.offending) == set(_output_cells(task))
+    assert f"{task.outputs[0].cell} does not move when any case input changes: typed, not computed" \
+        in check.explanation
+    assert set(_output_cells(task)) <= set(report.check("no_buried_constants").offending)
+    assert report.check("row_consistency").score == 1.0  # the workings still compute: only the outputs lose
+
+
+def test_a_zero_factor_is_a_buried_constant_even_without_a_buried_value():
+    task = _task("dcf", 0, 6)
+    wb = reference_workbook(task)
+    out = _cell(wb, task.outputs[0].cell)
+    out.value = f"{out.value}+{task.inputs[0].cell.replace('Inputs!', 'Inputs!$').replace('B', 'B$')}*0"
+    report = grade(task, wb, reference_workbook(task))
+    buried = report.check("no_buried_constants")
+    assert buried.offending == [task.outputs[0].cell] and "*0" in buried.explanation
+    # the output still moves with its inputs: it is computed, not typed
+    assert report.check("outputs_are_formulas").score == 1.0

@@ -5,8 +5,11 @@ from __future__ import annotations
 import json
 
 import pytest
+from openpyxl import load_workbook
 from testbeds_sheets.engine.evaluator import evaluate_workbook
-from testbeds_sheets.tasks import generate_task, load_task_folder, reference_workbook
+from testbeds_sheets.grader import grade
+from testbeds_sheets.tasks import FAMILIES, generate_task, load_task_folder, reference_workbook
+from testbeds_sheets.tasks.loader import label_unit
 
 
 def _folder(tmp_path, family="dcf", difficulty=6):
@@ -61,4 +64,48 @@ def test_a_folder_missing_its_solution_or_pointing_at_a_missing_sheet_is_refused
         load_task_folder(folder)
     (folder / "solution.xlsx").unlink()
     with pytest.raises(FileNotFoundError):
+        load_task_folder(folder)
+
+
+@pytest.mark.parametrize("family", FAMILIES)
+@pytest.mark.parametrize("difficulty", [2, 7])
+def test_a_folder_made_from_a_reference_grades_that_reference_exactly_100(tmp_path, family, difficulty):
+    generated, folder = _folder(tmp_path, family, difficulty)
+    task, solution = load_task_folder(folder)
+    # units come from the labels ("Life (years)", "Volume (units)"), not guessed from '#,##0' as currency
+    units = {i.cell: i.unit for i in generated.inputs}
+    assert {i.cell: i.unit for i in task.inputs if i.cell in units} == units
+    report = grade(task, solution, solution)
+    assert report.final == 100.0, [c.explanation for c in report.checks if c.score < 1]
+
+
+@pytest.mark.parametrize("label, unit", [
+    ("Units sold (count)", "count"), ("Product A volume, Y1 (units)", "count"), ("Life (years)", "years"),
+    ("WACC (%)", "percent"), ("Growth (% p.a.)", "percent"), ("Revenue ($m)", "currency"), ("DSO (days)", "days"),
+    ("Interest cover (x)", "ratio"), ("Scenario selector (1/2/3)", "selector"), ("Start (date)", "date"),
+    ("Price, $ per unit", "currency"), ("Tax rate", None)])
+def test_a_label_states_its_unit_in_its_last_parentheses(label, unit):
+    assert label_unit(label) == unit
+
+
+def test_outputs_json_declares_input_units_and_labels_and_adds_inputs_elsewhere(tmp_path):
+    generated, folder = _folder(tmp_path, "npv_irr", 4)
+    first = generated.inputs[0]
+    wb = load_workbook(folder / "solution.xlsx")
+    wb["Calculations"]["Z40"] = 7.5
+    wb.save(folder / "solution.xlsx")
+    (folder / "outputs.json").write_text(json.dumps({"inputs": [
+        {"cell": first.cell, "label": "Declared", "unit": "ratio"},
+        {"cell": "Calculations!$Z$40", "unit": "days", "id": "lag"}]}), encoding="utf-8")
+    task, _ = load_task_folder(folder)
+    by_cell = {i.cell: i for i in task.inputs}
+    assert (by_cell[first.cell].label, by_cell[first.cell].unit) == ("Declared", "ratio")
+    assert (by_cell["Calculations!Z40"].id, by_cell["Calculations!Z40"].unit) == ("lag", "days")
+    # no "outputs" in outputs.json: the defined names still give them
+    assert {o.cell for o in task.outputs} == {o.cell for o in generated.outputs}
+    (folder / "outputs.json").write_text(json.dumps({"inputs": [{"cell": first.cell, "unit": "furlongs"}]}))
+    with pytest.raises(ValueError, match="unknown unit"):
+        load_task_folder(folder)
+    (folder / "outputs.json").write_text(json.dumps({"inputs": [{"cell": "Calculations!A1"}]}))
+    with pytest.raises(ValueError, match="not a numeric constant"):
         load_task_folder(folder)

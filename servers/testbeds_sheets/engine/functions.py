@@ -939,7 +939,14 @@ def pmt(rate: Any, nper: Any, pv: Any, fv: Any = None, type_: Any = None) -> flo
         fail(NUM)
     if r == 0:
         return -(num(pv) + _opt(fv)) / n + 0.0
-    return finite(npf.pmt(r, n, num(pv), _opt(fv), _when(type_)))
+    if r <= -1:
+        fail(NUM)
+    # (1+r)^n - 1 through log1p/expm1: numpy-financial's direct power loses ~1e-14, which a 60-period corkscrew
+    # grows into a closing balance of 1e-8 where Excel and LibreOffice give 1e-10.
+    g, p, f = math.log1p(r), num(pv), _opt(fv)
+    if _when(type_) == "begin":  # ((1+r)^n - 1)(1+r) = (1+r)^(n+1) - 1 - r
+        return finite(-(f + p * math.exp(n * g)) * r / (math.expm1((n + 1) * g) - r))
+    return finite(-(f + p * math.exp(n * g)) * r / math.expm1(n * g))
 
 
 @register("PV")

@@ -129,9 +129,13 @@ FORMULA_CHECKS = [
 
 
 def formula_checks(book: Book, ev: Evaluation, outputs: dict[str, Located],
-                   inputs: dict[str, Located] | None = None) -> list[CheckResult]:
+                   inputs: dict[str, Located] | None = None, unmoved: set[str] | None = None,
+                   still: bool = False) -> list[CheckResult]:
     """Every deterministic Formula check except `inputs_linked` (which needs the perturbation runs); `inputs`
-    (the located case inputs) lets `outputs_are_formulas` tell computed outputs from pasted ones."""
+    (the located case inputs) lets `outputs_are_formulas` tell computed outputs from pasted ones, and `unmoved`
+    (from `perturb.unmoved_outputs`) names the outputs that reach an input yet never move with one. `still`
+    (from `perturb.nothing_moves`: no formula moves when an input changes) fails every check, as when no formula
+    reads an input: `=Inputs!$B$4*0+123.45` shells are `=123.45` shells in disguise."""
     if not book.formula_cells:
         return _no_formulas(FORMULA_CHECKS)
     computed = None
@@ -141,10 +145,13 @@ def formula_checks(book: Book, ev: Evaluation, outputs: dict[str, Located],
             # links and `=123.45` shells around typed numbers: the formula checks would only grade the shells
             return _no_formulas(FORMULA_CHECKS, f"none of the {len(book.formula_cells)} formulas reads a case input, "
                                                 "directly or through other formulas: nothing was computed")
+    if still:
+        return _no_formulas(FORMULA_CHECKS, f"none of the {len(book.formula_cells)} formulas moves when a case input "
+                                            "changes, though the reference's outputs do: nothing was computed")
     index = FormulaIndex(book)
     return [
         formula_length(book), row_consistency(index), duplicate_calc(book, index), error_traps(book),
-        no_errors(book, ev), no_cycles(book), outputs_are_formulas(book, outputs, inputs, computed),
+        no_errors(book, ev), no_cycles(book), outputs_are_formulas(book, outputs, inputs, computed, unmoved),
         no_buried_constants(book),
         no_whole_columns(book), no_self_ranges(book), sums_cover_timeline(book), absolute_refs(index),
     ]
@@ -480,11 +487,12 @@ def _pasted_note(book: Book, loc: Located, c: Cell) -> str:
 
 
 def outputs_are_formulas(book: Book, outputs: dict[str, Located], inputs: dict[str, Located] | None = None,
-                         computed: set[str] | None = None) -> CheckResult:
+                         computed: set[str] | None = None, unmoved: set[str] | None = None) -> CheckResult:
     """Outputs are computed, not pasted. With `inputs`, an output counts only when its precedent closure reaches a
     located case input: `=123.45`, a link to a typed number or a chain of links ending in typed numbers is pasted.
     `computed` (from `computed_cells`) saves recomputing the closure. An output downstream of an error literal
-    is left to `no_errors`."""
+    is left to `no_errors`. An output in `unmoved` (it moves under no perturbation although the reference's moves
+    under one, e.g. `=Inputs!$B$4*0+123.45`) reaches an input in form only: it is pasted too."""
     if computed is None and inputs is not None:
         computed = computed_cells(book, input_keys(inputs))
     # a formula broken by an error literal (`=Calc!#REF!`) or unparsable text is a fault for no_errors, not a paste
@@ -500,6 +508,8 @@ def outputs_are_formulas(book: Book, outputs: dict[str, Located], inputs: dict[s
             items[loc.key] = f"output {loc.id} at {loc.key} is a {what}"
         elif computed is not None and loc.key not in computed and loc.key not in broken:
             items[loc.key] = _pasted_note(book, loc, c)
+        elif unmoved and loc.key in unmoved:
+            items[loc.key] = f"{loc.key} does not move when any case input changes: typed, not computed"
         else:
             items[loc.key] = None
     for c in book.cells.values():
@@ -534,8 +544,20 @@ def _number_value(text: str, percent: bool) -> float | None:
     return v / 100 if percent else v
 
 
+def _multiplies(toks: list[Token], index: int) -> bool:
+    """Whether the operand at `index` is a factor of a product (`x*0`, `0*x`)."""
+    def neighbour(step: int) -> Token | None:
+        i = index + step
+        while 0 <= i < len(toks) and toks[i].type == Token.WSPACE:
+            i += step
+        return toks[i] if 0 <= i < len(toks) else None
+
+    return any(t is not None and t.type == Token.OP_IN and t.value == "*" for t in (neighbour(-1), neighbour(1)))
+
+
 def buried_constants(c: Cell) -> list[str]:
-    """The literal numbers of a formula that are assumptions rather than idiom."""
+    """The literal numbers of a formula that are assumptions rather than idiom. A 0 multiplying a term is one too:
+    `Inputs!$B$4*0` reads an input only to discard it."""
     found = []
     toks = c.tokens
     for op in c.operands:
@@ -545,6 +567,9 @@ def buried_constants(c: Cell) -> list[str]:
         nxt = toks[op.index + 1] if op.index + 1 < len(toks) else None
         percent = nxt is not None and nxt.type == Token.OP_POST and nxt.value == "%"
         v = _number_value(t.value, percent)
+        if v == 0.0 and _multiplies(toks, op.index):
+            found.append("*0")
+            continue
         if v is None or abs(v) in ALLOWED_NUMBERS:
             continue
         if op.functions:

@@ -27,7 +27,16 @@ from .format_checks import format_checks
 from .formula_checks import computes_anything, formula_checks
 from .judge import run_judge
 from .locate import locate_all, reference_locations
-from .perturb import EmbeddedRecalculator, Recalculator, inputs_linked, libreoffice_recalculators, run_perturbations
+from .perturb import (
+    EmbeddedRecalculator,
+    Recalculator,
+    every_input_moved,
+    inputs_linked,
+    libreoffice_recalculators,
+    nothing_moves,
+    run_perturbations,
+    unmoved_outputs,
+)
 from .report import CheckResult, GradeReport, against_reference, roll_up
 
 ENGINES = ("embedded", "libreoffice", "auto")
@@ -102,6 +111,13 @@ def _grade_with(engine: str, task: Task, att: tuple, ref: tuple, weights: dict[s
     with _recalculators(engine, (att_wb, att_book), (ref_wb, ref_book)) as (att_rc, ref_rc):
         att_ev, ref_ev = att_rc.base(), ref_rc.base()
         runs = run_perturbations(task, (att_book, att_rc, inputs), (ref_book, ref_rc, ref_inputs))
+        # the what-if that confirms a still output is typed: only needed when some output stayed put
+        unmoved = unmoved_outputs(task, runs, att_ev, ref_ev, outputs, ref_outputs, None)
+        still = nothing_moves(att_book, runs, att_ev, ref_ev, ref_outputs, None)
+        if unmoved or still:
+            everything = every_input_moved(task, (att_book, att_rc, inputs))
+            unmoved = unmoved_outputs(task, runs, att_ev, ref_ev, outputs, ref_outputs, everything)
+            still = nothing_moves(att_book, runs, att_ev, ref_ev, ref_outputs, everything)
     att_values = {o.id: output_value(att_book, att_ev, outputs[o.id]) for o in task.outputs}
     ref_values = {o.id: output_value(ref_book, ref_ev, ref_outputs[o.id]) for o in task.outputs}
 
@@ -117,11 +133,11 @@ def _grade_with(engine: str, task: Task, att: tuple, ref: tuple, weights: dict[s
     if cache_key not in ref_counts:
         ref_counts[cache_key] = reference_eligible(task, ref_book, ref_ev, ref_inputs, ref_outputs)
     counts = ref_counts[cache_key]
-    fchecks = against_reference(formula_checks(att_book, att_ev, outputs, inputs), counts)
+    fchecks = against_reference(formula_checks(att_book, att_ev, outputs, inputs, unmoved, still), counts)
     linked = inputs_linked(task, runs, att_ev, ref_ev, outputs, ref_outputs)
     at = next(i for i, c in enumerate(fchecks) if c.name == "no_buried_constants") + 1
     checks += fchecks[:at] + [linked] + fchecks[at:]
-    computes = computes_anything(att_book, inputs)
+    computes = computes_anything(att_book, inputs) and not still
     checks += against_reference(format_checks(att_book, att_ev, task, inputs, outputs, computes), counts)
     judged = None
     if judge is not None:

@@ -160,6 +160,82 @@ def _moved(before: Value, after: Value) -> bool:
     return before != after
 
 
+def every_input_moved(task: Task, att: tuple[Book, Recalculator, dict[str, Located]]) -> Evaluation | None:
+    """The attempt recomputed with every located case input changed at once, each by its own factor (a selector
+    switched to another case), so no output that truly depends on an input can stay put by symmetry. None when the
+    attempt holds no input cell. This what-if tells an output that reads a buried constant (it still moves with
+    the inputs it does read) from one that reaches an input in form only (`=Inputs!$B$4*0+123.45`)."""
+    book, rc, located = att
+    base = rc.base()
+    changes: dict[str, float] = {}
+    for k, inp in enumerate(task.inputs):
+        loc = located.get(inp.id)
+        if loc is None or loc.key is None or not inp.value:
+            continue
+        if inp.unit == "selector":
+            new = 2.0 if inp.value == 1 else 1.0
+        else:
+            new = inp.value * (1.0 + 0.07 * (k % 5 + 1) * (1 if k % 2 else -1))
+        changes.update(_changes(book, base, loc, inp.value, new))
+    return rc.what_if(changes) if changes else None
+
+
+def unmoved_outputs(task: Task, runs: list[PerturbationRun], att_base: Evaluation, ref_base: Evaluation,
+                    att_outputs: dict[str, Located], ref_outputs: dict[str, Located],
+                    everything: Evaluation | None) -> set[str]:
+    """Attempt output cells that move under no perturbation although the reference's output moves under at least
+    one, and that stay put too when every input moves at once (`everything`, from `every_input_moved`): typed,
+    not computed, e.g. `=Inputs!$B$4*0+123.45`. An output reading a buried input still moves with its other
+    inputs, so it is left to `no_buried_constants` and `inputs_linked`.
+
+    Only runs that changed an attempt cell count as evidence (an input the attempt lacks is `inputs_linked`'s
+    business), and an output that is an error or beyond the engine is left to the checks that judge those."""
+    still: set[str] = set()
+    for o in task.outputs:
+        rk, ak = ref_outputs[o.id].key, att_outputs[o.id].key
+        if rk is None or ak is None or rk in ref_base.problems:
+            continue
+        problem = att_base.problems.get(ak)
+        if (problem is not None and problem.kind in UNEVALUABLE_KINDS) or is_error(att_base.values.get(ak)):
+            continue
+        if everything is not None and _moved(att_base.values.get(ak), everything.values.get(ak)):
+            continue
+        tested = moved = False
+        for run in runs:
+            if run.attempt is None or rk in run.reference.problems:
+                continue
+            if not _moved(ref_base.values.get(rk), run.reference.values.get(rk)):
+                continue
+            tested = True
+            if _moved(att_base.values.get(ak), run.attempt.values.get(ak)):
+                moved = True
+                break
+        if tested and not moved:
+            still.add(ak)
+    return still
+
+
+def nothing_moves(book: Book, runs: list[PerturbationRun], att_base: Evaluation, ref_base: Evaluation,
+                  ref_outputs: dict[str, Located], everything: Evaluation | None) -> bool:
+    """Whether no formula of the attempt moves under any perturbation that changed an attempt cell, although the
+    reference's outputs move under one of them, nor when every input moves at once (`everything`): every formula
+    reaches an input in form only (`=Inputs!$B$4*0+v`), as `=123.45` shells reach none. False without such a
+    run (nothing to tell)."""
+    evidence = False
+    ref_keys = [loc.key for loc in ref_outputs.values() if loc.key is not None]
+    attempts = [everything] if everything is not None else []
+    for run in runs:
+        if run.attempt is None:
+            continue
+        if any(_moved(ref_base.values.get(k), run.reference.values.get(k)) for k in ref_keys):
+            evidence = True
+            attempts.append(run.attempt)
+    if not evidence:
+        return False
+    return not any(_moved(att_base.values.get(c.key), ev.values.get(c.key))
+                   for ev in attempts for c in book.formula_cells)
+
+
 def inputs_linked(task: Task, runs: list[PerturbationRun], att_base: Evaluation, ref_base: Evaluation,
                   att_outputs: dict[str, Located], ref_outputs: dict[str, Located]) -> CheckResult:
     """Per (input, output) pair where the reference's output moves, the attempt's must move too."""
