@@ -24,6 +24,11 @@ test: $(STAMP)
 bench: $(STAMP)
 	$(BIN)/python benchmarks/latentgym_overhead.py
 	OMP_NUM_THREADS=1 $(BIN)/python benchmarks/mixopt_cost_to_target.py --seeds 20 --jobs 2
+	$(BIN)/python benchmarks/sheets_grading_speed.py --repeats 3
+	$(BIN)/python benchmarks/sheets_agreement.py --seeds 2
+	$(BIN)/python benchmarks/sheets_scores_by_difficulty.py --seeds 3
+	$(BIN)/python benchmarks/synthtools_speed.py
+	$(BIN)/python benchmarks/synthtools_audit_accuracy.py --free
 
 clean:
-	rm -rf $(VENV) runs.db runs.db-* runs.studies.db* report .pytest_cache
+	rm -rf $(VENV) runs.db runs.db-* runs.studies.db* runs.sheets report .pytest_cache
