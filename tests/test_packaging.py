@@ -34,8 +34,13 @@ def test_the_wheel_holds_every_package_under_its_import_name(tmp_path: Path) -> 
         name = package.split("/", 1)[1]
         assert f"{name}/__init__.py" in names
     assert not any(n.startswith(("servers/", "agents/", "evals/", "tests/")) for n in names)
+    # data the suites read at run time ship inside their packages
+    assert "testbeds_synthtools/data/ontology.txt" in names
+    assert "testbeds_sheets/engine/uno_worker.py" in names
     entry_points = next(n for n in names if n.endswith("entry_points.txt"))
     text = zipfile.ZipFile(wheel).read(entry_points).decode()
     assert "testbeds = testbeds_evals.cli:main" in text
     assert "testbeds-latentgym = testbeds_latentgym.__main__:main" in text
+    assert "testbeds-sheets = testbeds_sheets.__main__:main" in text
+    assert "testbeds-synthtools = testbeds_synthtools.__main__:main" in text
     assert "[gymnasium.envs]" in text
