@@ -121,6 +121,23 @@ class SuiteServer(MCPServer[Any]):
                                      run_id=options.record_run_id)
             self.middleware.append(self.recorder)
 
+    def advertise_tool_list_changes(self) -> None:
+        """Declare `tools.listChanged` in the 2025-11-25 handshake, for a server whose tool list changes at run
+        time (synthtools). The SDK derives the flag from `NotificationOptions`, which `MCPServer` does not take, so
+        the low-level server's default options are set here; the 2026-07-28 era derives it from the listen
+        stream by itself. A test asserts the advertised capability, so an SDK change cannot silently drop it."""
+        low = self._lowlevel_server
+        derive = low.get_capabilities
+
+        def get_capabilities(notification_options: Any = None, *args: Any, **kwargs: Any) -> Any:
+            from mcp.server.lowlevel.server import NotificationOptions
+
+            options = notification_options or NotificationOptions()
+            options.tools_changed = True
+            return derive(options, *args, **kwargs)
+
+        low.get_capabilities = get_capabilities  # type: ignore[method-assign]
+
     @property
     def evaluator(self) -> bool:
         """True when the server runs with `--evaluator` (evaluator resources are exposed)."""

@@ -254,7 +254,9 @@ def apply_style(ws, op: SetStyle) -> None:
             elif op.fill is not None:
                 rgb = "FF" + op.fill.lstrip("#").upper()
                 cell.fill = PatternFill(fill_type="solid", start_color=rgb, end_color=rgb)
-            if op.border is not None:
+            if op.border == "box":
+                cell.border = _outline(cell.border, r == min_row, r == max_row, c == min_col, c == max_col)
+            elif op.border is not None:
                 cell.border = _border(op.border, cell.border)
             if op.align is not None:
                 cell.alignment = Alignment(horizontal=op.align, vertical=cell.alignment.vertical,
@@ -265,7 +267,7 @@ def _border(kind: str, current: Border) -> Border:
     thin, medium = Side(style="thin"), Side(style="medium")
     if kind == "none":
         return Border()
-    if kind in ("thin", "box"):
+    if kind == "thin":
         return Border(left=thin, right=thin, top=thin, bottom=thin)
     if kind == "medium":
         return Border(left=medium, right=medium, top=medium, bottom=medium)
@@ -274,6 +276,13 @@ def _border(kind: str, current: Border) -> Border:
     if kind == "bottom":
         return Border(left=current.left, right=current.right, top=current.top, bottom=thin)
     raise InvalidArgument(f"unknown border {kind!r}; use none, thin, medium, top, bottom or box")
+
+
+def _outline(current: Border, top: bool, bottom: bool, left: bool, right: bool) -> Border:
+    """A cell's share of a thin outline around a range: its edges on the range's boundary, the rest kept."""
+    thin = Side(style="thin")
+    return Border(left=thin if left else current.left, right=thin if right else current.right,
+                  top=thin if top else current.top, bottom=thin if bottom else current.bottom)
 
 
 def new_workbook() -> Workbook:

@@ -400,8 +400,9 @@ def build(options: ServeOptions | None = None, *, root: str | os.PathLike[str] |
         """Write a block of values and formulas starting at `start` (a single cell is [[value]]) and return the
         written cells with their recomputed values. The whole block is validated first: a bad reference, a
         formula stored as text (e.g. " =A1", with a leading space), a formula reading its own cell (=B10+1 or
-        =SUM(B1:B10) in B10), an unknown sheet or function, or a link outside the workbook ([Book.xlsx],
-        WEBSERVICE, DDE) refuses the call and nothing is written."""
+        =SUM(B1:B10) in B10), an unknown sheet or defined name, a formula that does not parse, or a link outside
+        the workbook ([Book.xlsx], WEBSERVICE, DDE) refuses the call and nothing is written. A function name
+        Excel does not know is written and evaluates to #NAME?, as in Excel."""
         op = make_op(WriteRange, sheet=sheet, start=start, rows=rows)
         async with books.use(handle) as entry:
             ws = entry.state
@@ -449,7 +450,8 @@ def build(options: ServeOptions | None = None, *, root: str | os.PathLike[str] |
         fill: Annotated[HexColour | None, Field(description="Solid background colour 'RRGGBB'.")] = None,
         clear_fill: Annotated[bool, Field(description="Remove the background fill.")] = False,
         border: Annotated[Literal["none", "thin", "medium", "top", "bottom", "box"] | None,
-                          Field(description="none, thin or medium on all sides, or a thin top / bottom line.")] = None,
+                          Field(description="none; thin or medium on all sides of every cell; a thin top / bottom line "
+                                            "on every cell; or box: a thin outline around the whole range.")] = None,
         align: Literal["left", "center", "right"] | None = None,
     ) -> Changed:
         """Style every cell of a range (at most 20,000 cells); arguments left out are not changed."""

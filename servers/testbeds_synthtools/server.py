@@ -159,7 +159,7 @@ class Submitted(BaseModel):
 
 
 # Grade fields for the evaluator only (grading's `details` may name expected values); `reasons` is agent-safe.
-_EVALUATOR_ONLY = {"details"}
+_EVALUATOR_ONLY = {"details", "task_id"}  # a twin's id names it infeasible
 
 _CALL_CTX: contextvars.ContextVar[Context[Any, Any] | None] = contextvars.ContextVar("synthtools_ctx", default=None)
 GeneratedCall = Callable[[str, dict[str, Any], Context[Any, Any] | None], Awaitable[CallToolResult]]
@@ -170,6 +170,7 @@ class SynthtoolsServer(SuiteServer):
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
+        self.advertise_tool_list_changes()
         self.exposure = Exposure(OWN_TOOLS)
         self.generated_call: GeneratedCall | None = None
 
@@ -430,21 +431,23 @@ def build(options: ServeOptions | None = None, settings: SynthtoolsSettings | No
 
     @server.tool(annotations=ToolAnnotations(read_only_hint=True, idempotent_hint=True, open_world_hint=False))
     async def list_toolsets(
-        source: Annotated[Source, Field(description="generated (always available, offline) or corpus (the "
-                                                    "SynthTools corpus, when the server has one).")] = "generated",
+        source: Annotated[Source, Field(description="generated (always available, offline), corpus (the "
+                                                    "SynthTools corpus, when the server has one) or llm (toolsets "
+                                                    "written with generate_toolset on this server).")] = "generated",
         field: Annotated[str | None, Field(description="Only this domain field, e.g. 'healthcare'.")] = None,
         limit: Annotated[int, Field(ge=1, le=500, description="Page size.")] = 50,
         offset: Annotated[int, Field(ge=0, description="Entries to skip.")] = 0,
     ) -> ToolsetPage:
-        """List toolsets you can load: generated fields (reference gen:<field>:<seed>) or corpus toolsets
-        (reference <field>.<N>). Pass an entry's `ref` to load_toolset or start_task."""
+        """List toolsets you can load: generated fields (reference gen:<field>:<seed>), corpus toolsets
+        (reference <field>.<N>) or toolsets generate_toolset wrote (reference llm:<sha8>). Pass an entry's `ref`
+        to load_toolset or start_task."""
         return await anyio.to_thread.run_sync(catalog.list_toolsets, source, field, limit, offset)
 
     @server.tool(annotations=ToolAnnotations(destructive_hint=False, idempotent_hint=False, open_world_hint=False))
     async def load_toolset(
         ctx: Context[Any, Any],
-        toolset: Annotated[str | None, Field(description="A ref from list_toolsets: gen:<field>:<seed> or "
-                                                        "<field>.<N>.")] = None,
+        toolset: Annotated[str | None, Field(description="A ref from list_toolsets: gen:<field>:<seed>, "
+                                                        "<field>.<N> or llm:<sha8>.")] = None,
         spec_path: Annotated[str | None, Field(description="Path of a toolset spec JSON file on the server's "
                                                           "machine.")] = None,
         field: Annotated[str | None, Field(description="Generate a toolset of this field (with seed) instead of "
@@ -537,8 +540,8 @@ def build(options: ServeOptions | None = None, settings: SynthtoolsSettings | No
     async def start_task(
         ctx: Context[Any, Any],
         tier: Annotated[Tier, Field(description="simple (~3 calls), medium (~5) or complex (~8).")],
-        toolset: Annotated[str | None, Field(description="A ref from list_toolsets (gen:<field>:<seed> or "
-                                                        "<field>.<N>).")] = None,
+        toolset: Annotated[str | None, Field(description="A ref from list_toolsets (gen:<field>:<seed>, "
+                                                        "<field>.<N> or llm:<sha8>).")] = None,
         spec_path: Annotated[str | None, Field(description="Path of a toolset spec JSON file.")] = None,
         field: Annotated[str | None, Field(description="A generated toolset of this field (with seed).")] = None,
         seed: Annotated[int, Field(ge=0, le=2**31 - 1, description="Generator seed (with field).")] = 0,

@@ -233,3 +233,11 @@ def test_the_libreoffice_engine_recalculates_the_saved_file_or_is_refused_clearl
         places.close()
     assert values == [100000, 0.25, 25000, "#DIV/0!"]
     assert report.engine == "libreoffice" and [(i.ref, i.kind) for i in report.errors] == [("Inputs!D1", "#DIV/0!")]
+
+
+def test_a_box_border_outlines_the_range_and_leaves_inner_edges_alone(tmp_path: Path) -> None:
+    ws = opened(tmp_path)
+    ws.change(SetStyle(sheet="Inputs", range="B2:C3", border="box"))
+    cells = ws.read("Inputs", "B2:C3", include_styles=True).rows
+    assert set(cells[0][0].border.split()) == {"left:thin", "top:thin"}
+    assert set(cells[1][1].border.split()) == {"right:thin", "bottom:thin"}

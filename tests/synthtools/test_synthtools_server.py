@@ -86,6 +86,8 @@ async def test_a_legacy_client_gets_a_tool_list_changed_notification() -> None:
         seen.append(type(message).__name__)
 
     async with Client(server(), mode="legacy", message_handler=on_message) as client:
+        # declared in the handshake, so clients that honour the capability act on the notification
+        assert client.server_capabilities.tools.list_changed is True
         await load(client)
         with anyio.fail_after(2):
             while "ToolListChangedNotification" not in seen:
@@ -244,7 +246,7 @@ async def test_replaying_the_reference_solution_over_mcp_passes() -> None:
     assert started["instruction"] == task.instruction
     assert set(started["tools_allowed"]) == set(task.tools_allowed)
     assert graded.structured_content["passed"] is True, graded.structured_content
-    assert grade["passed"] is True and grade["task_id"] == task.id
+    assert grade["passed"] is True and "task_id" not in grade  # a twin's id would name it infeasible
     assert after.is_error and "ended" in text(after)
 
 

@@ -1,13 +1,19 @@
 """A workbook parsed once for grading: every cell's content, each formula tokenised once, its references resolved.
 
-Every check reads this structure, so a 5,000-cell model is tokenised exactly once per grade.
+Every check reads this structure, so a 5,000-cell model is tokenised at most once per grade: each formula on
+first use of its parse (a reference graded against an honest attempt is looked up but never tokenised), each
+distinct formula shape through openpyxl's tokenizer once per process.
 """
 
 from __future__ import annotations
 
+import bisect
+import math
 import re
+from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Any
+from functools import lru_cache
+from typing import Any, TypeVar
 
 from openpyxl import Workbook
 from openpyxl.formula.tokenizer import Token, Tokenizer
@@ -15,6 +21,8 @@ from openpyxl.utils.cell import column_index_from_string, get_column_letter
 from openpyxl.worksheet.formula import ArrayFormula, DataTableFormula
 
 from ..engine.values import cell_key
+
+T = TypeVar("T")
 
 _SHEET_PREFIX = re.compile(r"^(?:'((?:[^']|'')+)'|([^'!]+))!(.*)$")
 _CELL = re.compile(r"^(\$?)([A-Za-z]{1,3})(\$?)([0-9]+)$")
@@ -26,32 +34,84 @@ _XLFN = re.compile(r"_xlfn\.(?:_xlws\.)?", re.IGNORECASE)
 # A cell or range reference, optionally sheet-qualified, standing alone (not part of a name, number or function).
 _REF_UNIT = re.compile(r"(?<![\w.$'!:])((?:'(?:[^']|'')+'|[A-Za-z_][A-Za-z0-9_.]*)!)?"
                        r"\$?[A-Za-z]{1,3}\$?[0-9]+(?::\$?[A-Za-z]{1,3}\$?[0-9]+)?(?![\w(!:])")
-_SHAPES: dict[str, list[Token]] = {}
+# shape (or, for formulas tokenised directly, the formula itself) -> its tokens, the positions of the reference
+# placeholders, and the operand plan
+_SHAPES: dict[str, tuple[list[Token], list[int], list[tuple[int, tuple[tuple[str, int], ...]]]]] = {}
 _MAX_SHAPES = 20_000
+_DIRECT = "\0"  # prefix of cache keys for formulas tokenised whole (no shape text starts with it)
+
+
+def _operand_plan(tokens: list[Token]) -> list[tuple[int, tuple[tuple[str, int], ...]]]:
+    """(token index, enclosing (FUNCTION, argument index) pairs, outermost first) of every operand token. It
+    depends only on the token types and function names, so one plan serves every formula of a shape."""
+    plan = []
+    stack: list[list[Any]] = []  # [function name or '(' , argument index]
+    for i, t in enumerate(tokens):
+        if t.type == Token.FUNC and t.subtype == Token.OPEN:
+            stack.append([t.value[:-1].upper(), 0])
+        elif t.type == Token.PAREN and t.subtype == Token.OPEN:
+            stack.append(["(", 0])
+        elif t.type in (Token.FUNC, Token.PAREN) and t.subtype == Token.CLOSE:
+            if stack:
+                stack.pop()
+        elif t.type == Token.SEP and t.subtype == Token.ARG and stack:
+            stack[-1][1] += 1
+        elif t.type == Token.OPERAND:
+            plan.append((i, tuple((f, a) for f, a in stack if f != "(")))
+    return plan
+
+
+def _remember(key: str, entry: tuple) -> None:
+    if len(_SHAPES) >= _MAX_SHAPES:
+        _SHAPES.clear()
+    _SHAPES[key] = entry
+
+
+def _direct(formula: str) -> tuple[list[Token], list[tuple[int, tuple[tuple[str, int], ...]]]]:
+    entry = _SHAPES.get(_DIRECT + formula)
+    if entry is None:
+        tokens = Tokenizer(formula).items
+        entry = (tokens, [], _operand_plan(tokens))
+        _remember(_DIRECT + formula, entry)
+    return list(entry[0]), entry[2]
+
+
+def tokenize_with_plan(formula: str) -> tuple[list[Token], list[tuple[int, tuple[tuple[str, int], ...]]]]:
+    """`tokenize(formula)` and its operand plan (see `_operand_plan`), both from the shape cache."""
+    if '"' in formula:
+        return _direct(formula)
+    # one regex pass yields both the references and the shape (what `_REF_UNIT.sub("A1", formula)` gives)
+    refs: list[str] = []
+    pieces: list[str] = []
+    end = 0
+    for m in _REF_UNIT.finditer(formula):
+        refs.append(m.group(0))
+        pieces.append(formula[end:m.start()])
+        pieces.append("A1")
+        end = m.end()
+    pieces.append(formula[end:])
+    shape = "".join(pieces)
+    entry = _SHAPES.get(shape)
+    if entry is None:
+        tokens = Tokenizer(shape).items
+        ranges = [i for i, t in enumerate(tokens) if t.type == Token.OPERAND and t.subtype == Token.RANGE
+                  and t.value == "A1"]
+        entry = (tokens, ranges, _operand_plan(tokens))
+        _remember(shape, entry)
+    tokens, ranges, plan = entry
+    if len(ranges) != len(refs):
+        return _direct(formula)
+    out = list(tokens)
+    for i, ref in zip(ranges, refs):
+        out[i] = Token(ref, Token.OPERAND, Token.RANGE)
+    return out, plan
 
 
 def tokenize(formula: str) -> list[Token]:
     """Tokenizer(formula).items, tokenising each formula *shape* once: a row of copied formulas differs only in
     its references, so they are swapped for a placeholder, the shape is tokenised (and cached), and the real
-    references are put back. Formulas with text literals are tokenised directly."""
-    if '"' in formula:
-        return Tokenizer(formula).items
-    refs = [m.group(0) for m in _REF_UNIT.finditer(formula)]
-    shape = _REF_UNIT.sub("A1", formula)
-    tokens = _SHAPES.get(shape)
-    if tokens is None:
-        tokens = Tokenizer(shape).items
-        if len(_SHAPES) >= _MAX_SHAPES:
-            _SHAPES.clear()
-        _SHAPES[shape] = tokens
-    ranges = [i for i, t in enumerate(tokens) if t.type == Token.OPERAND and t.subtype == Token.RANGE
-              and t.value == "A1"]
-    if len(ranges) != len(refs):
-        return Tokenizer(formula).items
-    out = list(tokens)
-    for i, ref in zip(ranges, refs):
-        out[i] = Token(ref, Token.OPERAND, Token.RANGE)
-    return out
+    references are put back. Formulas with text literals are tokenised directly (and cached whole)."""
+    return tokenize_with_plan(formula)[0]
 
 
 @dataclass(frozen=True)
@@ -98,11 +158,50 @@ class Cell:
     cell: Any  # the openpyxl cell, for styles
     formula: str | None = None  # '=...' with _xlfn. prefixes removed
     text_formula: bool = False  # a string starting '=' stored as text: a formula that never computes
-    unparsable: bool = False
-    tokens: list[Token] = field(default_factory=list)
-    operands: list[Operand] = field(default_factory=list)
-    refs: list[Ref] = field(default_factory=list)
-    error_literal: bool = False
+    # The formula's parse (tokens, operands, references) is done on first use: a reference workbook graded
+    # against an honest attempt is only looked up, never checked, and so never tokenised.
+    _pending: Book | None = field(default=None, repr=False, compare=False)
+    _unparsable: bool = False
+    _tokens: list[Token] = field(default_factory=list)
+    _operands: list[Operand] = field(default_factory=list)
+    _refs: list[Ref] = field(default_factory=list)
+    _error_literal: bool = False
+
+    def _ready(self) -> None:
+        book = self._pending
+        if book is not None:
+            self._pending = None
+            book._parse_formula(self)
+
+    @property
+    def unparsable(self) -> bool:
+        if self._pending is not None:
+            self._ready()
+        return self._unparsable
+
+    @property
+    def tokens(self) -> list[Token]:
+        if self._pending is not None:
+            self._ready()
+        return self._tokens
+
+    @property
+    def operands(self) -> list[Operand]:
+        if self._pending is not None:
+            self._ready()
+        return self._operands
+
+    @property
+    def refs(self) -> list[Ref]:
+        if self._pending is not None:
+            self._ready()
+        return self._refs
+
+    @property
+    def error_literal(self) -> bool:
+        if self._pending is not None:
+            self._ready()
+        return self._error_literal
 
     @property
     def is_formula(self) -> bool:
@@ -133,6 +232,9 @@ class Book:
         self.names: dict[str, list[Ref]] = {}
         self.sheet_names: dict[str, dict[str, list[Ref]]] = {}
         self._ref_memo: dict[tuple[str, str | None, bool], Ref | None] = {}
+        self._row_labels: dict[tuple[str, int], tuple[list[int], list[str]]] = {}
+        self._numbers: tuple[list[float], list[Cell]] | None = None
+        self._derived: dict[str, Any] = {}
         self._load_names()
         for ws in wb.worksheets:
             rows: dict[int, dict[int, Cell]] = {}
@@ -151,8 +253,28 @@ class Book:
             self.rows[ws.title] = rows
             self.bounds[ws.title] = (max_row, max_col)
         self.formula_cells = [c for c in self.cells.values() if c.is_formula]
-        self.precedents: dict[str, list[str]] = {c.key: self._expand(c.refs) for c in self.formula_cells}
-        self.read_by_formulas: set[str] = {k for ps in self.precedents.values() for k in ps}
+        self._precedents: dict[str, list[str]] | None = None
+        self._read_by_formulas: set[str] | None = None
+
+    @property
+    def precedents(self) -> dict[str, list[str]]:
+        """The non-empty cells (and single cells, empty or not) each formula reads, by formula key; on first use."""
+        if self._precedents is None:
+            self._precedents = {c.key: self._expand(c.refs) for c in self.formula_cells}
+        return self._precedents
+
+    def precedents_of(self, cell: Cell) -> list[str]:
+        """`precedents[cell.key]`, without expanding every other formula's references when none were yet."""
+        if self._precedents is not None:
+            return self._precedents[cell.key]
+        return self._expand(cell.refs)
+
+    @property
+    def read_by_formulas(self) -> set[str]:
+        """Every cell some formula reads."""
+        if self._read_by_formulas is None:
+            self._read_by_formulas = {k for ps in self.precedents.values() for k in ps}
+        return self._read_by_formulas
 
     # -- parsing -------------------------------------------------------------------------------------------------
     def _load_names(self) -> None:
@@ -176,7 +298,7 @@ class Book:
             text = v.text or ""
         elif isinstance(v, DataTableFormula):
             cell.formula = "=TABLE()"
-            cell.unparsable = True
+            cell._unparsable = True
             return
         elif isinstance(v, str) and v.startswith("="):
             if c.data_type != "f":
@@ -185,36 +307,31 @@ class Book:
             text = v
         else:
             return
-        text = _XLFN.sub("", text if text.startswith("=") else "=" + text)
-        cell.formula = text
+        cell.formula = _XLFN.sub("", text if text.startswith("=") else "=" + text)
+        cell._pending = self
+
+    def _parse_formula(self, cell: Cell) -> None:
+        """Tokenise a formula cell and resolve its references (called once, on first use of its parse)."""
+        text = cell.formula
+        assert text is not None
         try:
-            tokens = tokenize(text)
+            tokens, plan = tokenize_with_plan(text)
         except Exception:  # openpyxl raises bare errors on malformed text: the formula is judged unparsable
-            cell.unparsable = True
+            cell._unparsable = True
             return
-        cell.tokens = tokens
-        stack: list[list[Any]] = []  # [function name or '(' , argument index]
-        for i, t in enumerate(tokens):
-            if t.type == Token.FUNC and t.subtype == Token.OPEN:
-                stack.append([t.value[:-1].upper(), 0])
-            elif t.type == Token.PAREN and t.subtype == Token.OPEN:
-                stack.append(["(", 0])
-            elif t.type in (Token.FUNC, Token.PAREN) and t.subtype == Token.CLOSE:
-                if stack:
-                    stack.pop()
-            elif t.type == Token.SEP and t.subtype == Token.ARG and stack:
-                stack[-1][1] += 1
-            elif t.type == Token.OPERAND:
-                funcs = tuple((f, a) for f, a in stack if f != "(")
-                cell.operands.append(Operand(t, i, funcs))
-                if t.subtype == Token.RANGE:
-                    ref = self.parse_ref(t.value, cell.sheet)
-                    if ref is not None:
-                        cell.refs.append(ref)
-                    elif "#REF!" in t.value.upper():
-                        cell.error_literal = True
-                elif t.subtype == Token.ERROR:
-                    cell.error_literal = True
+        cell._tokens = tokens
+        operands, refs = cell._operands, cell._refs
+        for i, funcs in plan:
+            t = tokens[i]
+            operands.append(Operand(t, i, funcs))
+            if t.subtype == Token.RANGE:
+                ref = self.parse_ref(t.value, cell.sheet)
+                if ref is not None:
+                    refs.append(ref)
+                elif "#REF!" in t.value.upper():
+                    cell._error_literal = True
+            elif t.subtype == Token.ERROR:
+                cell._error_literal = True
 
     def parse_ref(self, text: str, sheet: str | None, resolve_names: bool = True) -> Ref | None:
         """A reference operand resolved against `sheet`; None for errors, external or structured references."""
@@ -280,17 +397,20 @@ class Book:
             rows = self.rows.get(r.sheet)
             if rows is None:
                 continue
-            max_row, max_col = self.bounds[r.sheet]
             if r.is_single:
-                out.append(cell_key(r.sheet, f"{get_column_letter(r.min_col)}{r.min_row}"))
+                cell = rows.get(r.min_row, {}).get(r.min_col)
+                out.append(cell.key if cell is not None
+                           else cell_key(r.sheet, f"{get_column_letter(r.min_col)}{r.min_row}"))
                 continue
             # only non-empty cells matter as precedents; whole columns are clipped to the used range
+            max_row, max_col = self.bounds[r.sheet]
+            lo_col, hi_col = r.min_col, min(r.max_col, max_col)
             for row in range(r.min_row, min(r.max_row, max_row) + 1):
                 cols = rows.get(row)
                 if not cols:
                     continue
                 for col, cell in cols.items():
-                    if r.min_col <= col <= min(r.max_col, max_col):
+                    if lo_col <= col <= hi_col:
                         out.append(cell.key)
         return out
 
@@ -302,11 +422,34 @@ class Book:
 
     def label_of(self, cell: Cell) -> str | None:
         """The row label of a cell: the nearest text cell to its left (not a formula stored as text)."""
-        for col in range(cell.col - 1, 0, -1):
-            left = self.at(cell.sheet, cell.row, col)
-            if left is not None and left.is_text and not left.text_formula and left.raw.strip():
-                return left.raw.strip()
-        return None
+        row_key = (cell.sheet, cell.row)
+        labels = self._row_labels.get(row_key)
+        if labels is None:
+            # each row's label cells, found once: checks ask for the label of every number in a 5,000-cell model
+            labels = ([], [])
+            for col, c in sorted(self.rows.get(cell.sheet, {}).get(cell.row, {}).items()):
+                if c.is_text and not c.text_formula and c.raw.strip():
+                    labels[0].append(col)
+                    labels[1].append(c.raw.strip())
+            self._row_labels[row_key] = labels
+        at = bisect.bisect_left(labels[0], cell.col)
+        return labels[1][at - 1] if at > 0 else None
+
+    def numbers_by_value(self) -> tuple[list[float], list[Cell]]:
+        """The finite numeric constants sorted by value (ties in workbook order), as parallel lists for bisection;
+        built on first use."""
+        if self._numbers is None:
+            found = [(float(c.raw), i, c) for i, c in enumerate(self.cells.values())
+                     if c.is_number and math.isfinite(float(c.raw))]
+            found.sort(key=lambda t: (t[0], t[1]))
+            self._numbers = ([v for v, _, _ in found], [c for _, _, c in found])
+        return self._numbers
+
+    def derived(self, name: str, build: Callable[[Book], T]) -> T:
+        """`build(self)`, computed once per book and kept under `name` (for indexes other modules own)."""
+        if name not in self._derived:
+            self._derived[name] = build(self)
+        return self._derived[name]
 
     def defined_name_cell(self, name: str) -> str | None:
         """The key of the first cell a defined name points at (workbook scope, then any sheet's scope)."""
@@ -343,6 +486,7 @@ SHEET_ROLES = {
 }
 
 
+@lru_cache(maxsize=4096)
 def sheet_role(name: str) -> str:
     """'input', 'calc', 'output', 'check', 'meta' or 'default' (an unnamed `Sheet1`) from a sheet's name."""
     low = name.lower()

@@ -238,8 +238,14 @@ def font_colours(book: Book, inputs: dict[str, Located], units: Units) -> CheckR
         # a formula reading no cell (`=18400`) is a typed value in disguise: no colour class fits it, and
         # no_buried_constants already owns it
     offending, notes = [], []
+    # cells share their workbook's font objects: classify each once (kept in the memo so no id is reused)
+    classes: dict[int, tuple[object, str]] = {}
     for k, want in expected.items():
-        got = classify_font(book.cells[k].cell.font, palette)
+        font = book.cells[k].cell.font
+        memo = classes.get(id(font))
+        if memo is None:
+            memo = classes[id(font)] = (font, classify_font(font, palette))
+        got = memo[1]
         if got != want:
             offending.append(k)
             kind = {"blue": "input", "green": "link", "black": "formula"}[want]
@@ -370,11 +376,19 @@ def delineation(book: Book) -> CheckResult:
     """Cells set off by a border or a fill (headers, totals). Nothing here can offend: the check counts what the
     attempt delineates, and `against_reference` fails it when the reference delineates cells and the attempt none."""
     n = 0
+    # cells share their workbook's border and fill objects: judge each distinct pair once
+    # (the objects are kept in the memo so that an id is never reused while it is looked up)
+    seen: dict[tuple[int, int], tuple[object, object, bool]] = {}
     for c in book.cells.values():
         b = c.cell.border
         f = c.cell.fill
-        if any(getattr(b, side).style for side in ("top", "bottom", "left", "right") if getattr(b, side) is not None) \
-                or (f is not None and f.fill_type not in (None, "none")):
+        pair = (id(b), id(f))
+        memo = seen.get(pair)
+        if memo is None:
+            memo = seen[pair] = (b, f, bool(
+                any(getattr(b, side).style for side in ("top", "bottom", "left", "right")
+                    if getattr(b, side) is not None) or (f is not None and f.fill_type not in (None, "none"))))
+        if memo[2]:
             n += 1
     return make_check("delineation", "borders_shading", n, [],
                       _summary("cells set off by borders or fills", n, []))
@@ -418,22 +432,83 @@ def outputs_summary(book: Book, task: Task, outputs: dict[str, Located]) -> Chec
 NEEDS_CALCULATION = ("sheet_roles", "inputs_read_no_workings", "font_colours")
 
 
+FORMAT_CHECKS = ("sheet_roles", "inputs_read_no_workings", "freeze_panes", "labels_and_units", "font_colours",
+                 "number_notation", "number_alignment", "period_columns", "font_consistency", "fills", "delineation",
+                 "outputs_summary")
+
+
+class FormatRun:
+    """The Format checks of one workbook, each run on demand; the units and numeric cells several share are
+    worked out once, on first use. `format_checks` runs them all."""
+
+    def __init__(self, book: Book, ev: Evaluation, task: Task, inputs: dict[str, Located],
+                 outputs: dict[str, Located], computes: bool = True) -> None:
+        self.book, self.ev, self.task, self.inputs, self.outputs = book, ev, task, inputs, outputs
+        self.computes = computes
+        self._units: Units | None = None
+        self._nums: list[Cell] | None = None
+        self._done: dict[str, CheckResult] = {}
+
+    @property
+    def units(self) -> Units:
+        if self._units is None:
+            self._units = Units(self.book, self.ev, self.task, self.inputs, self.outputs)
+        return self._units
+
+    @property
+    def nums(self) -> list[Cell]:
+        if self._nums is None:
+            self._nums = numeric_cells(self.book, self.ev)
+        return self._nums
+
+    def check(self, name: str) -> CheckResult:
+        """The check called `name` (one of `FORMAT_CHECKS`)."""
+        if name not in self._done:
+            c = self._run(name)
+            if not self.computes and name in NEEDS_CALCULATION:
+                c = c.model_copy(update={
+                    "score": 0.0, "offending": ["(workbook)"],
+                    "explanation": "no formula reads a case input: nothing was calculated, so there are no inputs, "
+                                   "workings and outputs to separate and no formulas to colour"})
+            self._done[name] = c
+        return self._done[name]
+
+    def _run(self, name: str) -> CheckResult:
+        book = self.book
+        if name == "sheet_roles":
+            return sheet_roles(book)
+        if name == "inputs_read_no_workings":
+            return inputs_read_no_workings(book)
+        if name == "freeze_panes":
+            return freeze_panes(book)
+        if name == "labels_and_units":
+            return labels_and_units(book, self.units, self.nums)
+        if name == "font_colours":
+            return font_colours(book, self.inputs, self.units)
+        if name == "number_notation":
+            return number_notation(book, self.units, self.nums)
+        if name == "number_alignment":
+            return number_alignment(book, self.nums)
+        if name == "period_columns":
+            return period_columns(self.units)
+        if name == "font_consistency":
+            return font_consistency(book)
+        if name == "fills":
+            return fills(book)
+        if name == "delineation":
+            return delineation(book)
+        if name == "outputs_summary":
+            return outputs_summary(book, self.task, self.outputs)
+        raise KeyError(f"no format check {name!r}")
+
+    def all(self) -> list[CheckResult]:
+        """Every check, in `FORMAT_CHECKS` order."""
+        return [self.check(n) for n in FORMAT_CHECKS]
+
+
 def format_checks(book: Book, ev: Evaluation, task: Task, inputs: dict[str, Located],
                   outputs: dict[str, Located], computes: bool = True) -> list[CheckResult]:
     """Every deterministic Format check. `computes` False (no formula reads a case input) fails the checks of
     `NEEDS_CALCULATION`: a workbook of typed numbers has no inputs, workings and outputs to keep apart (a sheet
     named Outputs is only a name), and no formulas or links to colour."""
-    units = Units(book, ev, task, inputs, outputs)
-    nums = numeric_cells(book, ev)
-    checks = [
-        sheet_roles(book), inputs_read_no_workings(book), freeze_panes(book), labels_and_units(book, units, nums),
-        font_colours(book, inputs, units), number_notation(book, units, nums), number_alignment(book, nums),
-        period_columns(units), font_consistency(book), fills(book), delineation(book),
-        outputs_summary(book, task, outputs),
-    ]
-    if computes:
-        return checks
-    return [c if c.name not in NEEDS_CALCULATION else c.model_copy(update={
-        "score": 0.0, "offending": ["(workbook)"],
-        "explanation": "no formula reads a case input: nothing was calculated, so there are no inputs, "
-                       "workings and outputs to separate and no formulas to colour"}) for c in checks]
+    return FormatRun(book, ev, task, inputs, outputs, computes).all()

@@ -128,6 +128,96 @@ FORMULA_CHECKS = [
 ]
 
 
+class FormulaRun:
+    """The Formula checks of one workbook, each run on demand: what several share (the `FormulaIndex`, the
+    input closure) is built once, on first use. `formula_checks` runs them all; the reference's eligible counts
+    (see `against_reference`) ask only for the few the attempt has nothing eligible for."""
+
+    def __init__(self, book: Book, ev: Evaluation, outputs: dict[str, Located],
+                 inputs: dict[str, Located] | None = None, unmoved: set[str] | None = None,
+                 still: bool = False) -> None:
+        self.book, self.ev, self.outputs, self.inputs, self.unmoved = book, ev, outputs, inputs, unmoved
+        self._computed: set[str] | None = None
+        self._index: FormulaIndex | None = None
+        self._done: dict[str, CheckResult] = {}
+        self.shells: dict[str, CheckResult] | None = None
+        if not book.formula_cells:
+            self.shells = _shells(_no_formulas(FORMULA_CHECKS))
+            return
+        if inputs:
+            # the closure is non-empty exactly when some formula reads an input directly: that is all this needs
+            if not reads_any(book, input_keys(inputs)):
+                # links and `=123.45` shells around typed numbers: the formula checks would only grade the shells
+                self.shells = _shells(_no_formulas(
+                    FORMULA_CHECKS, f"none of the {len(book.formula_cells)} formulas reads a case input, directly "
+                                    "or through other formulas: nothing was computed"))
+                return
+        if still:
+            self.shells = _shells(_no_formulas(
+                FORMULA_CHECKS, f"none of the {len(book.formula_cells)} formulas moves when a case input changes, "
+                                "though the reference's outputs do: nothing was computed"))
+
+    @property
+    def computed(self) -> set[str] | None:
+        """The formula cells reaching a located input (`computed_cells`); None without inputs."""
+        if self._computed is None and self.inputs:
+            self._computed = computed_cells(self.book, input_keys(self.inputs))
+        return self._computed
+
+    @property
+    def index(self) -> FormulaIndex:
+        if self._index is None:
+            self._index = FormulaIndex(self.book)
+        return self._index
+
+    def check(self, name: str) -> CheckResult:
+        """The check called `name` (one of `FORMULA_CHECKS`)."""
+        if self.shells is not None:
+            return self.shells[name]
+        if name not in self._done:
+            self._done[name] = self._run(name)
+        return self._done[name]
+
+    def _run(self, name: str) -> CheckResult:
+        book = self.book
+        if name == "formula_length":
+            return formula_length(book)
+        if name == "row_consistency":
+            return row_consistency(self.index)
+        if name == "duplicate_calc":
+            return duplicate_calc(book, self.index)
+        if name == "error_traps":
+            return error_traps(book)
+        if name == "no_errors":
+            return no_errors(book, self.ev)
+        if name == "no_cycles":
+            return no_cycles(book)
+        if name == "outputs_are_formulas":
+            return outputs_are_formulas(book, self.outputs, self.inputs, self.computed, self.unmoved)
+        if name == "no_buried_constants":
+            return no_buried_constants(book)
+        if name == "no_whole_columns":
+            return no_whole_columns(book)
+        if name == "no_self_ranges":
+            return no_self_ranges(book)
+        if name == "sums_cover_timeline":
+            return sums_cover_timeline(book)
+        if name == "absolute_refs":
+            return absolute_refs(self.index)
+        raise KeyError(f"no formula check {name!r}")
+
+    def all(self) -> list[CheckResult]:
+        """Every check, in `FORMULA_CHECKS` order."""
+        return [self.check(n) for n, _ in FORMULA_CHECKS]
+
+
+def _shells(checks: list[CheckResult]) -> dict[str, CheckResult]:
+    return {c.name: c for c in checks}
+
+
+FORMULA_CHECK_NAMES = frozenset(n for n, _ in FORMULA_CHECKS)
+
+
 def formula_checks(book: Book, ev: Evaluation, outputs: dict[str, Located],
                    inputs: dict[str, Located] | None = None, unmoved: set[str] | None = None,
                    still: bool = False) -> list[CheckResult]:
@@ -136,25 +226,7 @@ def formula_checks(book: Book, ev: Evaluation, outputs: dict[str, Located],
     (from `perturb.unmoved_outputs`) names the outputs that reach an input yet never move with one. `still`
     (from `perturb.nothing_moves`: no formula moves when an input changes) fails every check, as when no formula
     reads an input: `=Inputs!$B$4*0+123.45` shells are `=123.45` shells in disguise."""
-    if not book.formula_cells:
-        return _no_formulas(FORMULA_CHECKS)
-    computed = None
-    if inputs:
-        computed = computed_cells(book, input_keys(inputs))
-        if not computed:
-            # links and `=123.45` shells around typed numbers: the formula checks would only grade the shells
-            return _no_formulas(FORMULA_CHECKS, f"none of the {len(book.formula_cells)} formulas reads a case input, "
-                                                "directly or through other formulas: nothing was computed")
-    if still:
-        return _no_formulas(FORMULA_CHECKS, f"none of the {len(book.formula_cells)} formulas moves when a case input "
-                                            "changes, though the reference's outputs do: nothing was computed")
-    index = FormulaIndex(book)
-    return [
-        formula_length(book), row_consistency(index), duplicate_calc(book, index), error_traps(book),
-        no_errors(book, ev), no_cycles(book), outputs_are_formulas(book, outputs, inputs, computed, unmoved),
-        no_buried_constants(book),
-        no_whole_columns(book), no_self_ranges(book), sums_cover_timeline(book), absolute_refs(index),
-    ]
+    return FormulaRun(book, ev, outputs, inputs, unmoved, still).all()
 
 
 # -- readability ---------------------------------------------------------------------------------------------------
@@ -264,8 +336,7 @@ def error_traps(book: Book) -> CheckResult:
     for c in book.formula_cells:
         if c.unparsable:
             continue
-        toks = [t for t in c.tokens]
-        stacks = _stacks(c)
+        toks = c.tokens
         risky: list[tuple[int, str, list[tuple]]] = []  # (token index, what, divisor targets)
         for i, t in enumerate(toks):
             if t.type == Token.OP_IN and t.value == "/":
@@ -307,6 +378,7 @@ def error_traps(book: Book) -> CheckResult:
         if not risky:
             continue
         eligible += 1
+        stacks = _stacks(c)  # only formulas with something risky need their function stacks
         guarded = _if_conditions(book, c, stacks)
         for i, what, targets in risky:
             trapped = any(f in TRAPS for f, _ in stacks[i]) or (targets and any(t in guarded for t in targets))
@@ -449,12 +521,18 @@ def computed_cells(book: Book, sources: set[str]) -> set[str]:
     return done
 
 
+def reads_any(book: Book, sources: set[str]) -> bool:
+    """Whether some formula reads one of `sources` directly (so `computed_cells(book, sources)` is not empty),
+    stopping at the first that does."""
+    return any(p in sources for c in book.formula_cells for p in book.precedents_of(c))
+
+
 def computes_anything(book: Book, inputs: dict[str, Located] | None) -> bool:
     """Whether some formula reads a case input, directly or through other formulas (True when the task has no
     inputs to tell)."""
     if not inputs:
         return bool(book.formula_cells)
-    return bool(book.formula_cells) and bool(computed_cells(book, input_keys(inputs)))
+    return bool(book.formula_cells) and reads_any(book, input_keys(inputs))
 
 
 def _typed_leaves(book: Book, key: str, limit: int = 4) -> list[str]:

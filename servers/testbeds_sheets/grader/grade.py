@@ -6,6 +6,8 @@ Each book is evaluated once, plus one what-if pass per task perturbation; every 
 from __future__ import annotations
 
 import contextlib
+import gc
+import threading
 import warnings
 from collections.abc import Callable, Iterator
 from pathlib import Path
@@ -23,8 +25,8 @@ from .accuracy import (
     task_completed,
 )
 from .book import Book
-from .format_checks import format_checks
-from .formula_checks import computes_anything, formula_checks
+from .format_checks import FORMAT_CHECKS, FormatRun, format_checks
+from .formula_checks import FORMULA_CHECK_NAMES, FORMULA_CHECKS, FormulaRun, computes_anything, formula_checks
 from .judge import run_judge
 from .locate import locate_all, reference_locations
 from .perturb import (
@@ -37,7 +39,7 @@ from .perturb import (
     run_perturbations,
     unmoved_outputs,
 )
-from .report import CheckResult, GradeReport, against_reference, roll_up
+from .report import GradeReport, against_reference, roll_up
 
 ENGINES = ("embedded", "libreoffice", "auto")
 
@@ -62,6 +64,36 @@ def _recalculators(engine: str, att: tuple[Workbook, Book],
         yield EmbeddedRecalculator(*att), EmbeddedRecalculator(*ref)
 
 
+_gc_lock = threading.Lock()
+_gc_holders = 0
+_gc_was_enabled = False
+
+
+@contextlib.contextmanager
+def _collector_paused() -> Iterator[None]:
+    """Automatic garbage collection off while grading, one young-generation pass at the end. Loading and parsing
+    two 5,000-cell books allocates hundreds of thousands of objects, which made the collector re-scan everything
+    alive many times over (~20% of a grade); the final pass frees this grade's cyclic garbage (openpyxl cells and
+    sheets point at each other) at once. Counted, so overlapping grades in threads re-enable it only when the last
+    one ends, and only if it was on."""
+    global _gc_holders, _gc_was_enabled
+    with _gc_lock:
+        if _gc_holders == 0:
+            _gc_was_enabled = gc.isenabled()
+            gc.disable()
+        _gc_holders += 1
+    try:
+        yield
+    finally:
+        with _gc_lock:
+            _gc_holders -= 1
+            restore = _gc_holders == 0 and _gc_was_enabled
+            if restore:
+                gc.enable()
+        if restore:
+            gc.collect(0)
+
+
 def _needs_fallback(*evs) -> bool:
     return any(p.kind in UNEVALUABLE_KINDS for ev in evs for p in ev.problems.values())
 
@@ -79,12 +111,18 @@ def grade(task: Task, attempt: Workbook | str | Path, reference: Workbook | str 
     """
     if engine not in ENGINES:
         raise ValueError(f"unknown engine {engine!r}; use one of {', '.join(ENGINES)}")
+    with _collector_paused():
+        return _grade(task, attempt, reference, engine, weights, strict, judge)
+
+
+def _grade(task: Task, attempt: Workbook | str | Path, reference: Workbook | str | Path, engine: str,
+           weights: dict[str, float] | None, strict: bool, judge: Callable[[str], str] | None) -> GradeReport:
     att_wb, ref_wb = load(attempt), load(reference)
     att_book, ref_book = Book(att_wb), Book(ref_wb)
     inputs, outputs = locate_all(att_book, task)
     ref_inputs, ref_outputs = reference_locations(ref_book, task)
     used = "libreoffice" if engine == "libreoffice" else "embedded"
-    ref_counts: dict[tuple[int, str], dict[str, int]] = {}
+    ref_counts: dict[tuple[int, str], ReferenceCounts] = {}
     report = _grade_with(used, task, (att_wb, att_book, inputs, outputs), (ref_wb, ref_book, ref_inputs, ref_outputs),
                          weights, strict, judge, ref_counts)
     if engine == "auto" and report[1]:
@@ -96,16 +134,45 @@ def grade(task: Task, attempt: Workbook | str | Path, reference: Workbook | str 
     return report[0]
 
 
+class ReferenceCounts:
+    """The reference's eligible count per Formula and Format check, each worked out the first time it is asked
+    for: `against_reference` asks only about checks the attempt has nothing eligible for, so grading an honest
+    attempt runs no check on the reference at all."""
+
+    def __init__(self, task: Task, ref_book: Book, ref_ev, ref_inputs: dict, ref_outputs: dict) -> None:
+        self._formula = lambda: FormulaRun(ref_book, ref_ev, ref_outputs, ref_inputs)
+        self._format = lambda: FormatRun(ref_book, ref_ev, task, ref_inputs, ref_outputs)
+        self._formula_run: FormulaRun | None = None
+        self._format_run: FormatRun | None = None
+        self._counts: dict[str, int] = {}
+
+    def get(self, name: str, default: int = 0, /) -> int:
+        if name in self._counts:
+            return self._counts[name]
+        if name in FORMULA_CHECK_NAMES:
+            if self._formula_run is None:
+                self._formula_run = self._formula()
+            n = self._formula_run.check(name).eligible
+        elif name in FORMAT_CHECKS:
+            if self._format_run is None:
+                self._format_run = self._format()
+            n = self._format_run.check(name).eligible
+        else:
+            return default
+        self._counts[name] = n
+        return n
+
+
 def reference_eligible(task: Task, ref_book: Book, ref_ev, ref_inputs: dict, ref_outputs: dict) -> dict[str, int]:
-    """How many items each Formula and Format check finds eligible on the reference workbook."""
-    checks: list[CheckResult] = formula_checks(ref_book, ref_ev, ref_outputs, ref_inputs)
-    checks += format_checks(ref_book, ref_ev, task, ref_inputs, ref_outputs)
-    return {c.name: c.eligible for c in checks}
+    """How many items each Formula and Format check finds eligible on the reference workbook (every check, at
+    once; grading uses the lazy `ReferenceCounts`)."""
+    counts = ReferenceCounts(task, ref_book, ref_ev, ref_inputs, ref_outputs)
+    return {name: counts.get(name) for name in (*(n for n, _ in FORMULA_CHECKS), *FORMAT_CHECKS)}
 
 
 def _grade_with(engine: str, task: Task, att: tuple, ref: tuple, weights: dict[str, float] | None, strict: bool,
                 judge: Callable[[str], str] | None,
-                ref_counts: dict[tuple[int, str], dict[str, int]]) -> tuple[GradeReport, bool]:
+                ref_counts: dict[tuple[int, str], ReferenceCounts]) -> tuple[GradeReport, bool]:
     att_wb, att_book, inputs, outputs = att
     ref_wb, ref_book, ref_inputs, ref_outputs = ref
     with _recalculators(engine, (att_wb, att_book), (ref_wb, ref_book)) as (att_rc, ref_rc):
@@ -127,11 +194,11 @@ def _grade_with(engine: str, task: Task, att: tuple, ref: tuple, weights: dict[s
         task_completed(task, att_values),
         sign_consistency(task, att_book, att_ev),
     ]
-    # the reference's eligible counts tell "nothing to check" from "nothing done"; computed once per reference
-    # and engine within this grade call
+    # the reference's eligible counts tell "nothing to check" from "nothing done": worked out lazily, only for
+    # the checks the attempt has nothing eligible for, and kept per reference and engine within this grade call
     cache_key = (id(ref_book), engine)
     if cache_key not in ref_counts:
-        ref_counts[cache_key] = reference_eligible(task, ref_book, ref_ev, ref_inputs, ref_outputs)
+        ref_counts[cache_key] = ReferenceCounts(task, ref_book, ref_ev, ref_inputs, ref_outputs)
     counts = ref_counts[cache_key]
     fchecks = against_reference(formula_checks(att_book, att_ev, outputs, inputs, unmoved, still), counts)
     linked = inputs_linked(task, runs, att_ev, ref_ev, outputs, ref_outputs)

@@ -7,6 +7,8 @@ under perturbation). Outputs: by the defined name the prompt asked for, then by 
 
 from __future__ import annotations
 
+import bisect
+import math
 import re
 from dataclasses import dataclass, field
 from typing import Literal
@@ -42,15 +44,16 @@ def close(a: float, b: float) -> bool:
     return abs(a - b) <= max(1e-9, 1e-6 * abs(b))
 
 
+def _normalised_labels(book: Book) -> list[tuple[Cell, str]]:
+    return [(c, normalise_label(c.raw)) for c in book.cells.values() if c.is_text and not c.text_formula]
+
+
 def _label_cells(book: Book, label: str) -> list[Cell]:
     want = normalise_label(label)
     if not want:
         return []
     exact, loose = [], []
-    for c in book.cells.values():
-        if not c.is_text or c.text_formula:
-            continue
-        have = normalise_label(c.raw)
+    for c, have in book.derived("normalised_labels", _normalised_labels):
         if have == want:
             exact.append(c)
         elif have.startswith(want + " "):
@@ -81,28 +84,36 @@ def _series_keys(book: Book, first: Cell, n: int) -> list[str]:
     return keys
 
 
+def _numbers_near(book: Book, target: float) -> list[Cell]:
+    """The numeric constants `close` to `target`, from the book's value index (built once per book): a bisected
+    window twice the tolerance wide, then the exact test, so the result is the same as a scan of every cell."""
+    if not math.isfinite(target):
+        return [c for c in book.cells.values() if c.is_number and close(float(c.raw), target)]
+    values, cells = book.numbers_by_value()
+    tol = 2 * max(1e-9, 1e-6 * abs(target))
+    lo, hi = bisect.bisect_left(values, target - tol), bisect.bisect_right(values, target + tol)
+    return [c for c in cells[lo:hi] if close(float(c.raw), target)]
+
+
 def locate_input(book: Book, inp: TaskInput) -> Located:
     """Where the attempt holds a case input: a numeric constant equal to it (or 100x for a percent), else the
     number right of its label."""
     scales = (1.0, 100.0) if inp.unit == "percent" else (1.0,)
     candidates: list[tuple[tuple, Cell, float]] = []
-    for c in book.cells.values():
-        if not c.is_number:
-            continue
-        for scale in scales:
-            if close(float(c.raw), inp.value * scale):
-                label = book.label_of(c)
-                label_match = label is not None and normalise_label(label) == normalise_label(inp.label)
-                series_ok = 0
-                if inp.series:
-                    for k, v in enumerate(inp.series[1:], start=1):
-                        nxt = book.at(c.sheet, c.row, c.col + k)
-                        if nxt is not None and nxt.is_number and close(float(nxt.raw), v * scale):
-                            series_ok += 1
-                rank = (not label_match, -series_ok, c.key not in book.read_by_formulas,
-                        _sheet_rank(book, c.sheet, "input"), scale != 1.0, book.sheetnames.index(c.sheet), c.row,
-                        c.col)
-                candidates.append((rank, c, scale))
+    for scale in scales:
+        for c in _numbers_near(book, inp.value * scale):
+            label = book.label_of(c)
+            label_match = label is not None and normalise_label(label) == normalise_label(inp.label)
+            series_ok = 0
+            if inp.series:
+                for k, v in enumerate(inp.series[1:], start=1):
+                    nxt = book.at(c.sheet, c.row, c.col + k)
+                    if nxt is not None and nxt.is_number and close(float(nxt.raw), v * scale):
+                        series_ok += 1
+            rank = (not label_match, -series_ok, c.key not in book.read_by_formulas,
+                    _sheet_rank(book, c.sheet, "input"), scale != 1.0, book.sheetnames.index(c.sheet), c.row,
+                    c.col)
+            candidates.append((rank, c, scale))
     if candidates:
         _, c, scale = min(candidates, key=lambda t: t[0])
         n = len(inp.series) if inp.series else 1

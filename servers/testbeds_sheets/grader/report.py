@@ -6,7 +6,7 @@ criterion has a weight (design note §2) and the checks of one criterion split i
 
 from __future__ import annotations
 
-from typing import Any, Literal
+from typing import Any, Literal, Protocol
 
 from pydantic import BaseModel, Field
 
@@ -109,14 +109,25 @@ ELIGIBLE_NOUNS: dict[str, str] = {
 ABSENCE_IS_FINE = frozenset({"inputs_read_no_workings"})
 
 
-def against_reference(checks: list[CheckResult], reference_eligible: dict[str, int]) -> list[CheckResult]:
+class EligibleCounts(Protocol):
+    """How many items each check finds eligible on the reference (a dict, or a lazy lookup computing on demand)."""
+
+    def get(self, name: str, default: int = 0, /) -> int: ...
+
+
+def against_reference(checks: list[CheckResult], reference_eligible: EligibleCounts) -> list[CheckResult]:
     """Score 0 the checks with nothing eligible in the attempt whose counterpart on the reference had items:
     an attempt without formulas, copied rows or formats must not pass the checks on them for free. When the
-    reference has nothing eligible either, the check stays 1 ("nothing to check")."""
+    reference has nothing eligible either, the check stays 1 ("nothing to check"). The reference is asked only
+    about checks the attempt has nothing eligible for, so a lazy `reference_eligible` costs an honest attempt
+    nothing."""
     out: list[CheckResult] = []
     for c in checks:
+        if c.eligible != 0 or c.score <= 0 or c.name in ABSENCE_IS_FINE:
+            out.append(c)
+            continue
         ref_n = reference_eligible.get(c.name, 0)
-        if c.eligible == 0 and c.score > 0 and ref_n > 0 and c.name not in ABSENCE_IS_FINE:
+        if ref_n > 0:
             noun = ELIGIBLE_NOUNS.get(c.name, "eligible items")
             c = c.model_copy(update={"score": 0.0, "offending": ["(workbook)"],
                                      "explanation": f"the reference has {ref_n} {noun}; the attempt has none"})
