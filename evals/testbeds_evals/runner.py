@@ -186,7 +186,7 @@ def add_parser(subparsers: Any) -> None:
                    help="scripted | anthropic:<model> | openai:<model> | ollama:<model> (default scripted)")
     p.add_argument("--policy", default=None,
                    help="--model scripted: latentgym bayes (default), no_transfer or random; sheets reference "
-                        "(default) or values_only; synthtools reference (default) or random")
+                        "(default) or values_only; synthtools reference (default), random or infeasible")
     p.add_argument("--method", default="mfms", choices=["mfms", "gp_ei", "hyperband", "random"],
                    help="mixopt: the advisor the study uses (default mfms)")
     p.add_argument("--metric", default="loss_stackexchange", help="mixopt: the objective (default loss_stackexchange)")
