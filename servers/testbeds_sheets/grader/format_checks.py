@@ -17,22 +17,13 @@ from .colours import classify_font, theme_palette
 from .locate import Located
 from .numfmt import parse
 from .report import CheckResult, make_check
+from .report import summary as _summary
 
 ROLE_RANK = {"input": 0, "calc": 1, "output": 2}
 SERIF = ("times", "cambria", "georgia", "garamond", "palatino", "book antiqua", "courier", "century schoolbook")
 FREEZE_ROWS, FREEZE_COLS = 60, 26
 _TEXT_PERIOD = re.compile(r"^(y|yr|year|fy|q|m|p|period|month|quarter|t)\s*'?\d{1,4}[ae]?$", re.I)
 _PERIOD_WORDS = re.compile(r"\b(period|year|month|quarter|fy|yr|t)\b", re.I)
-
-
-def _summary(what: str, eligible: int, offending: list[str], notes: list[str] | None = None, limit: int = 12) -> str:
-    if eligible == 0:
-        return f"nothing to check: {what}"
-    text = f"{eligible - len(offending)}/{eligible} {what}"
-    shown = notes if notes is not None else offending
-    if shown:
-        text += ": " + "; ".join(shown[:limit]) + (f" (+{len(shown) - limit} more)" if len(shown) > limit else "")
-    return text
 
 
 def label_unit(label: str | None) -> str | None:

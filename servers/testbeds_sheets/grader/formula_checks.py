@@ -12,6 +12,7 @@ from ..engine.values import Evaluation, is_error
 from .book import Book, Cell, Ref
 from .locate import Located
 from .report import CheckResult, make_check
+from .report import summary as _summary
 
 ALLOWED_NUMBERS = {0.0, 1.0, 2.0, 12.0, 100.0, 365.0, 1000.0}
 # (function, argument index) slots where a literal number is idiom, not a buried assumption
@@ -28,16 +29,6 @@ IDIOMATIC_SLOTS: dict[str, set[int]] = {
 LOOKUPS = {"VLOOKUP", "HLOOKUP", "MATCH", "XMATCH", "LOOKUP", "XLOOKUP"}
 TRAPS = {"IFERROR", "IFNA"}
 MAX_LENGTH, MAX_NESTING, MAX_CALLS = 120, 3, 5
-
-
-def _summary(what: str, eligible: int, offending: list[str], notes: list[str] | None = None, limit: int = 12) -> str:
-    if eligible == 0:
-        return f"nothing to check: {what}"
-    text = f"{eligible - len(offending)}/{eligible} {what}"
-    shown = notes if notes is not None else offending
-    if shown:
-        text += ": " + "; ".join(shown[:limit]) + (f" (+{len(shown) - limit} more)" if len(shown) > limit else "")
-    return text
 
 
 def _target(ref: Ref) -> tuple:

@@ -80,6 +80,17 @@ class GradeReport(BaseModel):
         return {c.name for c in self.checks if c.score < 1}
 
 
+def summary(what: str, eligible: int, offending: list[str], notes: list[str] | None = None, limit: int = 12) -> str:
+    """A check's explanation: "n/m <what>: <the first offending cells or notes>", or "nothing to check"."""
+    if eligible == 0:
+        return f"nothing to check: {what}"
+    text = f"{eligible - len(offending)}/{eligible} {what}"
+    shown = notes if notes is not None else offending
+    if shown:
+        text += ": " + "; ".join(shown[:limit]) + (f" (+{len(shown) - limit} more)" if len(shown) > limit else "")
+    return text
+
+
 def make_check(name: str, criterion: str, eligible: int, offending: list[str], explanation: str,
                *, score: float | None = None) -> CheckResult:
     """A check scored `1 - len(offending)/eligible` (or `score` when given); weight is filled in by `roll_up`."""
