@@ -50,5 +50,5 @@ def render(graph: Graph, title: str) -> str:
               "number formats by unit (currency with thousands separators and negatives in parentheses, "
               "percentages as %).",
               "- Signs: money received is positive, money paid is negative"
-              + (f" ({', '.join(outflows)} are negative lines)." if outflows else ".")]
+              + (f"; these lines are payments, so negative: {', '.join(outflows)}." if outflows else ".")]
     return "\n".join(lines) + "\n"
