@@ -163,6 +163,11 @@ async def run_many(db: Path, model: str, specs: Sequence[EpisodeSpec], *, transp
     return run_id, [r for r in results if r is not None]
 
 
+def validation_message(exc: ValidationError) -> str:
+    """A pydantic error as one line per problem, without the documentation links: `field: what is wrong`."""
+    return "; ".join(f"{'.'.join(map(str, e['loc']))}: {e['msg']}" if e["loc"] else e["msg"] for e in exc.errors())
+
+
 def parse_seeds(text: str) -> list[int]:
     """'0-4' -> [0, 1, 2, 3, 4]; '1,5,9' -> [1, 5, 9]."""
     seeds: list[int] = []
@@ -251,8 +256,7 @@ def _run(args: argparse.Namespace) -> int:
                                 feedback=args.feedback, prompt=args.prompt, structure=args.structure,
                                 handoff_from=args.handoff_from, handoff_at=args.handoff_at)
     except ValidationError as exc:
-        raise CLIError("; ".join(f"{'.'.join(map(str, e['loc']))}: {e['msg']}" if e["loc"] else e["msg"]
-                                 for e in exc.errors())) from None
+        raise CLIError(validation_message(exc)) from None
     except ValueError as exc:
         raise CLIError(f"--seeds {args.seeds!r}: {exc}; use e.g. '0-4' or '1,5,9'") from None
     if not specs:
@@ -296,7 +300,9 @@ def _run_task_suite(args: argparse.Namespace) -> int:
     try:
         settings = suite.settings_from_args(args)
         seeds = parse_seeds(args.seeds)
-    except (ValidationError, ValueError) as exc:
+    except ValidationError as exc:
+        raise CLIError(validation_message(exc)) from None
+    except ValueError as exc:
         raise CLIError(str(exc)) from None
     specs = [EpisodeSpec(args.suite, s, seed, policy) for s in settings for seed in seeds]
     if not specs:

@@ -91,3 +91,12 @@ def test_a_workbook_changed_after_submit_is_not_regraded(tmp_path: Path) -> None
         metrics = plugin.score_episode(episode, store.events(row["episode_id"]))
     assert metrics["file_changed_after_submit"] and metrics["regraded"] is False
     assert metrics["final"] == row["metrics"]["final"]
+
+
+def test_bad_task_settings_are_refused_in_one_line_before_anything_runs(tmp_path: Path,
+                                                                       capsys: pytest.CaptureFixture[str]) -> None:
+    db = tmp_path / "runs.db"
+    assert cli_main(["run", "--suite", "sheets", "--difficulty", "13", "--db", str(db), "--no-progress"]) == 2
+    err = capsys.readouterr().err
+    assert "difficulty: Input should be less than or equal to 12" in err and "errors.pydantic.dev" not in err
+    assert not db.exists()
