@@ -56,7 +56,7 @@ def latentgym_demo(db: Path, out: Path, *, seeds: int, n_tasks: int, concurrency
         if stuck:
             raise RuntimeError(f"{len(stuck)} {policy} episodes did not complete: {stuck[0].stop_reason}")
     for run_id in run_ids:
-        _, failures = score_db(db, run_id=run_id, show_progress=show_progress)
+        _, failures = score_db(db, run_id=run_id, show_progress=show_progress, jobs=concurrency)
         if failures:
             raise RuntimeError(f"scoring failed: {failures[0]}")
     with Store(db) as store:

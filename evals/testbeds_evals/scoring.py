@@ -4,7 +4,11 @@ events, so it can be re-run (a newer score supersedes an older one in reports)."
 from __future__ import annotations
 
 import argparse
+import multiprocessing
 import sys
+from collections.abc import Iterator
+from concurrent.futures import ProcessPoolExecutor
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
@@ -13,11 +17,17 @@ from .store import Store
 from .suites import PLUGINS, plugin
 
 
-def score_db(db: Path, *, run_id: str | None = None, rescore: bool = False, show_progress: bool = True
-             ) -> tuple[int, list[tuple[str, str]]]:
+def _score_one(suite_name: str, episode: dict[str, Any], events: list[Any]) -> dict[str, Any]:
+    return plugin(suite_name).score_episode(episode, events)
+
+
+def score_db(db: Path, *, run_id: str | None = None, rescore: bool = False, show_progress: bool = True,
+             jobs: int = 1) -> tuple[int, list[tuple[str, str]]]:
     """Score every episode of a known suite that has a handle (and, unless `rescore`, no score yet).
 
-    Returns (episodes scored, [(episode id, why it could not be scored)])."""
+    With `jobs` > 1 the episodes are scored in that many processes (scorers that replay are CPU-bound); scores
+    are still written by this process, in episode order. Returns (episodes scored, [(episode id, why it could
+    not be scored)])."""
     failures: list[tuple[str, str]] = []
     scored = 0
     with Store(db) as store:
@@ -29,18 +39,30 @@ def score_db(db: Path, *, run_id: str | None = None, rescore: bool = False, show
             scorer = plugin(episode["suite"]).SCORER
             if rescore or (episode["episode_id"], scorer) not in done:
                 todo.append(episode)
-        with progress(len(todo), "scoring", enabled=show_progress) as advance:
-            for episode in todo:
-                suite = plugin(episode["suite"])
+        with progress(len(todo), "scoring", enabled=show_progress) as advance, _pool(jobs, len(todo)) as pool:
+            pending = [(e, pool.submit(_score_one, e["suite"], e, store.events(e["episode_id"])) if pool else None)
+                       for e in todo]
+            for episode, future in pending:
                 try:
-                    metrics = suite.score_episode(episode, store.events(episode["episode_id"]))
+                    metrics = future.result() if future is not None else \
+                        _score_one(episode["suite"], episode, store.events(episode["episode_id"]))
                 except Exception as exc:  # one unscorable episode must not stop the others
                     failures.append((episode["episode_id"], f"{type(exc).__name__}: {exc}"))
                 else:
-                    store.add_score(episode["episode_id"], suite.SCORER, metrics)
+                    store.add_score(episode["episode_id"], plugin(episode["suite"]).SCORER, metrics)
                     scored += 1
                 advance()
     return scored, failures
+
+
+@contextmanager
+def _pool(jobs: int, n: int) -> Iterator[ProcessPoolExecutor | None]:
+    if jobs <= 1 or n <= 1:
+        yield None
+        return
+    # spawn: a forked child would inherit the store's open SQLite connection and the parent's threads
+    with ProcessPoolExecutor(max_workers=min(jobs, n), mp_context=multiprocessing.get_context("spawn")) as pool:
+        yield pool
 
 
 def add_parser(subparsers: Any) -> None:
@@ -48,6 +70,7 @@ def add_parser(subparsers: Any) -> None:
     p.add_argument("db", metavar="DB", help="the SQLite transcript store")
     p.add_argument("--run", metavar="ID", help="only this run")
     p.add_argument("--rescore", action="store_true", help="score episodes that already have a score again")
+    p.add_argument("--jobs", type=int, default=1, help="score in this many processes (default 1)")
     p.add_argument("--no-progress", action="store_true")
     p.set_defaults(func=_score)
 
@@ -57,7 +80,8 @@ def _score(args: argparse.Namespace) -> int:
     if not db.is_file():
         print(f"testbeds: error: no database at {db}", file=sys.stderr)
         return 2
-    scored, failures = score_db(db, run_id=args.run, rescore=args.rescore, show_progress=not args.no_progress)
+    scored, failures = score_db(db, run_id=args.run, rescore=args.rescore, show_progress=not args.no_progress,
+                                jobs=args.jobs)
     print(f"scored {scored} episodes in {db}")
     for episode_id, why in failures:
         print(f"  could not score {episode_id}: {why}", file=sys.stderr)

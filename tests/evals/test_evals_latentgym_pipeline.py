@@ -180,3 +180,15 @@ def test_an_llm_like_agent_recovers_from_invalid_actions_and_they_are_counted(tm
         (row,) = store.latest_scores(run_id=run_id)
         assert store.episode(episode_id)["termination"] == "completed"
     assert row["metrics"]["invalid_actions"] == 2 and row["metrics"]["tasks_played"] == 1
+
+
+async def test_scoring_in_two_processes_gives_the_same_scores_and_failures(tmp_path: Path) -> None:
+    db = tmp_path / "runs.db"
+    run_id = await record(db, "bayes", "bandit", seeds=(0, 1, 2), n_tasks=3)
+    assert score_db(db, run_id=run_id, show_progress=False) == (3, [])
+    with Store(db) as store:
+        serial = {r["episode_id"]: r["metrics"] for r in store.latest_scores(run_id=run_id)}
+    assert score_db(db, run_id=run_id, rescore=True, show_progress=False, jobs=2) == (3, [])
+    with Store(db) as store:
+        parallel = {r["episode_id"]: r["metrics"] for r in store.latest_scores(run_id=run_id)}
+    assert parallel == serial
