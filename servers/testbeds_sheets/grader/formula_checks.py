@@ -4,6 +4,7 @@ and absolute references. Each returns a `CheckResult` naming the offending cells
 from __future__ import annotations
 
 from collections import Counter
+from collections.abc import Callable
 
 from openpyxl.formula.tokenizer import Token
 from openpyxl.utils.cell import get_column_letter
@@ -649,41 +650,36 @@ def buried_constants(c: Cell) -> list[str]:
     return found
 
 
-def no_buried_constants(book: Book) -> CheckResult:
+def _every_formula(book: Book, name: str, criterion: str, what: str, find: Callable[[Cell], list[str]],
+                   note: Callable[[Cell, list[str]], str]) -> CheckResult:
+    """A check over every formula cell: `find` lists what is wrong with one cell, `note` explains it."""
     offending, notes = [], []
     for c in book.formula_cells:
-        nums = buried_constants(c)
-        if nums:
+        bad = find(c)
+        if bad:
             offending.append(c.key)
-            notes.append(f"{c.key} holds {', '.join(nums)} ({c.formula})")
+            notes.append(note(c, bad))
     n = len(book.formula_cells)
-    return make_check("no_buried_constants", "hardcoding", n, offending,
-                      _summary("formulas without buried constants", n, offending, notes))
+    return make_check(name, criterion, n, offending, _summary(what, n, offending, notes))
+
+
+def no_buried_constants(book: Book) -> CheckResult:
+    return _every_formula(book, "no_buried_constants", "hardcoding", "formulas without buried constants",
+                          buried_constants, lambda c, nums: f"{c.key} holds {', '.join(nums)} ({c.formula})")
 
 
 # -- range hygiene -------------------------------------------------------------------------------------------------
 def no_whole_columns(book: Book) -> CheckResult:
-    offending, notes = [], []
-    for c in book.formula_cells:
-        bad = [r.text for r in c.refs if r.kind in ("columns", "rows")]
-        if bad:
-            offending.append(c.key)
-            notes.append(f"{c.key} uses {', '.join(bad)}")
-    n = len(book.formula_cells)
-    return make_check("no_whole_columns", "range_hygiene", n, offending,
-                      _summary("formulas without whole-column or whole-row ranges", n, offending, notes))
+    return _every_formula(book, "no_whole_columns", "range_hygiene",
+                          "formulas without whole-column or whole-row ranges",
+                          lambda c: [r.text for r in c.refs if r.kind in ("columns", "rows")],
+                          lambda c, bad: f"{c.key} uses {', '.join(bad)}")
 
 
 def no_self_ranges(book: Book) -> CheckResult:
-    offending, notes = [], []
-    for c in book.formula_cells:
-        bad = [r.text for r in c.refs if not r.is_single and r.contains(c.sheet, c.row, c.col)]
-        if bad:
-            offending.append(c.key)
-            notes.append(f"{c.key} sums a range containing itself ({', '.join(bad)})")
-    n = len(book.formula_cells)
-    return make_check("no_self_ranges", "range_hygiene", n, offending,
-                      _summary("formulas whose ranges exclude their own cell", n, offending, notes))
+    return _every_formula(book, "no_self_ranges", "range_hygiene", "formulas whose ranges exclude their own cell",
+                          lambda c: [r.text for r in c.refs if not r.is_single and r.contains(c.sheet, c.row, c.col)],
+                          lambda c, bad: f"{c.key} sums a range containing itself ({', '.join(bad)})")
 
 
 def sums_cover_timeline(book: Book) -> CheckResult:
